@@ -1,0 +1,220 @@
+// The llama architecture: hyperparameters, tensor list with shape checks, and the forward pass
+// (RMSNorm, RoPE on adjacent pairs, grouped-query attention over the KV cache, SwiGLU FFN).
+#include <cmath>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/arch/registry.h"
+#include "engine/arch/weights.h"
+#include "engine/error.h"
+#include "engine/parallel.h"
+#include "kernels/kernels.h"
+
+namespace tern::arch {
+namespace {
+
+struct LlamaLayer {
+  NormWeight attn_norm, ffn_norm;
+  MatrixWeight wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+// Scratch for up to n_batch tokens. Shapes in comments are [rows][cols].
+struct LlamaContext final : ForwardContext {
+  int32_t n_ctx = 0, n_batch = 0;
+  std::vector<float> rope_cos_sin;   // [n_ctx][n_rot/2][2]
+  std::vector<float> x;              // [n_batch][n_embd] residual stream
+  std::vector<float> xn;             // [n_batch][n_embd] normalised input of a sub-block
+  std::vector<float> q;              // [n_batch][n_embd]
+  std::vector<float> k, v;           // [n_batch][n_embd_kv]
+  std::vector<float> attn;           // [n_batch][n_embd]
+  std::vector<float> gate, up;       // [n_batch][n_ff]
+  std::vector<float> scores;         // [n_threads?][n_ctx] per-head softmax scratch
+  std::vector<std::byte> act;        // activation rows converted to a vec_dot type
+};
+
+class LlamaModel final : public Model {
+ public:
+  LlamaModel(GgufFile file, ModelHparams hp, std::unique_ptr<Tokenizer> tok)
+      : Model(std::move(file), std::move(hp), std::move(tok)) {
+    bind_tensors();
+  }
+
+  std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch) const override;
+  void forward(std::span<const TokenId> tokens, int32_t pos0, KvCache& cache, ForwardContext& ctx,
+               int n_threads, std::span<float> logits) const override;
+
+ private:
+  void bind_tensors();
+  // Converts n rows of k floats to the activation type `w` pairs with; returns the row stride.
+  size_t convert_rows(const MatrixWeight& w, const float* x, int64_t n, LlamaContext& c) const;
+  void matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_stride, int64_t n, float* y,
+              int n_threads) const;
+
+  MatrixWeight token_embd_, output_;
+  NormWeight output_norm_;
+  std::vector<float> rope_freqs_;  // optional per-pair frequency divisors
+  std::vector<LlamaLayer> layers_;
+};
+
+void LlamaModel::bind_tensors() {
+  const auto& hp = hparams_;
+  const int64_t n_embd = hp.n_embd, n_embd_kv = hp.n_embd_kv(), n_ff = hp.n_ff;
+  token_embd_ = bind_matrix(file_, "token_embd.weight", n_embd, hp.n_vocab);
+  output_norm_ = bind_norm(file_, "output_norm.weight", n_embd);
+  output_ = file_.find_tensor("output.weight") ? bind_matrix(file_, "output.weight", n_embd, hp.n_vocab)
+                                               : token_embd_;
+  require_vec_dot(file_, output_);
+  if (const GgufTensor* rf = file_.find_tensor("rope_freqs.weight")) {
+    rope_freqs_ = bind_vector(file_, *rf, hp.n_rot / 2);
+  }
+  layers_.resize(static_cast<size_t>(hp.n_layer));
+  for (int32_t i = 0; i < hp.n_layer; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    auto& l = layers_[static_cast<size_t>(i)];
+    l.attn_norm = bind_norm(file_, p + "attn_norm.weight", n_embd);
+    l.wq = bind_matrix(file_, p + "attn_q.weight", n_embd, n_embd);
+    l.wk = bind_matrix(file_, p + "attn_k.weight", n_embd, n_embd_kv);
+    l.wv = bind_matrix(file_, p + "attn_v.weight", n_embd, n_embd_kv);
+    l.wo = bind_matrix(file_, p + "attn_output.weight", n_embd, n_embd);
+    l.ffn_norm = bind_norm(file_, p + "ffn_norm.weight", n_embd);
+    l.w_gate = bind_matrix(file_, p + "ffn_gate.weight", n_embd, n_ff);
+    l.w_up = bind_matrix(file_, p + "ffn_up.weight", n_embd, n_ff);
+    l.w_down = bind_matrix(file_, p + "ffn_down.weight", n_ff, n_embd);
+    for (const MatrixWeight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      require_vec_dot(file_, *w);
+    }
+  }
+}
+
+std::unique_ptr<ForwardContext> LlamaModel::make_context(int32_t n_ctx, int32_t n_batch) const {
+  const auto& hp = hparams_;
+  auto c = std::make_unique<LlamaContext>();
+  c->n_ctx = n_ctx;
+  c->n_batch = n_batch;
+  const auto nb = static_cast<size_t>(n_batch);
+  c->x.resize(nb * hp.n_embd);
+  c->xn.resize(nb * hp.n_embd);
+  c->q.resize(nb * hp.n_embd);
+  c->k.resize(nb * hp.n_embd_kv());
+  c->v.resize(nb * hp.n_embd_kv());
+  c->attn.resize(nb * hp.n_embd);
+  c->gate.resize(nb * hp.n_ff);
+  c->up.resize(nb * hp.n_ff);
+  c->scores.resize(static_cast<size_t>(n_ctx));
+  // f32 is the widest activation encoding: 4 bytes per element of the longest input row.
+  c->act.resize(nb * static_cast<size_t>(std::max(hp.n_embd, hp.n_ff)) * sizeof(float));
+  c->rope_cos_sin = rope_table(hp, rope_freqs_, n_ctx);
+  return c;
+}
+
+size_t LlamaModel::convert_rows(const MatrixWeight& w, const float* x, int64_t n,
+                                LlamaContext& c) const {
+  const TypeTraits& at = type_traits(w.traits->vec_dot_type);
+  const size_t stride = row_bytes(at, w.k);
+  for (int64_t i = 0; i < n; ++i) {
+    at.from_float(x + i * w.k, c.act.data() + static_cast<size_t>(i) * stride, w.k);
+  }
+  return stride;
+}
+
+void LlamaModel::matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_stride, int64_t n,
+                        float* y, int n_threads) const {
+  const auto& kt = kernels::active_table();
+  parallel_rows(n_threads, w.rows, w.rows * w.k * n, [&](int64_t r0, int64_t r1) {
+    kt.matmul(*w.traits, w.data, w.row_stride, c.act.data(), x_stride, n, w.k, y, w.rows, r0, r1);
+  });
+}
+
+void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache& cache,
+                         ForwardContext& fctx, int n_threads, std::span<float> logits) const {
+  auto& c = static_cast<LlamaContext&>(fctx);
+  const auto& hp = hparams_;
+  const auto& kt = kernels::active_table();
+  const auto n = static_cast<int64_t>(tokens.size());
+  if (n == 0) throw Error("forward: empty batch");
+  if (n > c.n_batch) throw Error("forward: batch of " + std::to_string(n) + " exceeds n_batch");
+  if (pos0 < 0 || pos0 + n > c.n_ctx || pos0 + n > cache.n_ctx()) {
+    throw Error("context is full: " + std::to_string(pos0 + n) + " positions exceed n_ctx " +
+                std::to_string(std::min(c.n_ctx, cache.n_ctx())));
+  }
+  if (logits.size() < static_cast<size_t>(hp.n_vocab)) throw Error("forward: logits buffer too small");
+
+  const int64_t n_embd = hp.n_embd, n_embd_kv = hp.n_embd_kv(), n_ff = hp.n_ff;
+  const int64_t head_dim = hp.head_dim, n_pairs = hp.n_rot / 2;
+  const int64_t group = hp.n_head / hp.n_head_kv;
+  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+
+  for (int64_t i = 0; i < n; ++i) {
+    const TokenId t = tokens[static_cast<size_t>(i)];
+    if (t < 0 || t >= hp.n_vocab) throw Error("token id " + std::to_string(t) + " is outside the vocabulary");
+    token_embd_.traits->dequantize_row(token_embd_.data + static_cast<size_t>(t) * token_embd_.row_stride,
+                                       c.x.data() + i * n_embd, n_embd);
+  }
+
+  for (int32_t il = 0; il < hp.n_layer; ++il) {
+    const auto& l = layers_[static_cast<size_t>(il)];
+    // Attention block.
+    for (int64_t i = 0; i < n; ++i) {
+      kt.rms_norm(c.x.data() + i * n_embd, l.attn_norm.data(), c.xn.data() + i * n_embd, n_embd, hp.norm_eps);
+    }
+    size_t stride = convert_rows(l.wq, c.xn.data(), n, c);
+    matmul(l.wq, c, stride, n, c.q.data(), n_threads);
+    if (l.wk.traits->vec_dot_type != l.wq.traits->vec_dot_type) stride = convert_rows(l.wk, c.xn.data(), n, c);
+    matmul(l.wk, c, stride, n, c.k.data(), n_threads);
+    if (l.wv.traits->vec_dot_type != l.wk.traits->vec_dot_type) stride = convert_rows(l.wv, c.xn.data(), n, c);
+    matmul(l.wv, c, stride, n, c.v.data(), n_threads);
+
+    for (int64_t i = 0; i < n; ++i) {
+      const float* cs = c.rope_cos_sin.data() + static_cast<size_t>(pos0 + i) * n_pairs * 2;
+      kt.rope(c.q.data() + i * n_embd, hp.n_head, head_dim, cs, n_pairs);
+      kt.rope(c.k.data() + i * n_embd_kv, hp.n_head_kv, head_dim, cs, n_pairs);
+      cache.store(il, static_cast<int32_t>(pos0 + i), c.k.data() + i * n_embd_kv, c.v.data() + i * n_embd_kv);
+    }
+    const KvCache::LayerView kv = cache.layer(il);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t n_pos = pos0 + i + 1;  // causal: the token sees itself and everything before
+      for (int64_t h = 0; h < hp.n_head; ++h) {
+        const int64_t hkv = h / group;
+        kt.attention(c.q.data() + i * n_embd + h * head_dim, kv.k + hkv * head_dim, kv.pos_stride,
+                     kv.v + hkv * head_dim, kv.pos_stride, n_pos, head_dim, kq_scale,
+                     c.attn.data() + i * n_embd + h * head_dim, c.scores.data());
+      }
+    }
+    stride = convert_rows(l.wo, c.attn.data(), n, c);
+    matmul(l.wo, c, stride, n, c.xn.data(), n_threads);
+    for (int64_t j = 0; j < n * n_embd; ++j) c.x[static_cast<size_t>(j)] += c.xn[static_cast<size_t>(j)];
+
+    // Feed-forward block.
+    for (int64_t i = 0; i < n; ++i) {
+      kt.rms_norm(c.x.data() + i * n_embd, l.ffn_norm.data(), c.xn.data() + i * n_embd, n_embd, hp.norm_eps);
+    }
+    stride = convert_rows(l.w_gate, c.xn.data(), n, c);
+    matmul(l.w_gate, c, stride, n, c.gate.data(), n_threads);
+    if (l.w_up.traits->vec_dot_type != l.w_gate.traits->vec_dot_type) stride = convert_rows(l.w_up, c.xn.data(), n, c);
+    matmul(l.w_up, c, stride, n, c.up.data(), n_threads);
+    for (int64_t i = 0; i < n; ++i) {
+      kt.silu_mul(c.gate.data() + i * n_ff, c.up.data() + i * n_ff, c.gate.data() + i * n_ff, n_ff);
+    }
+    stride = convert_rows(l.w_down, c.gate.data(), n, c);
+    matmul(l.w_down, c, stride, n, c.xn.data(), n_threads);
+    for (int64_t j = 0; j < n * n_embd; ++j) c.x[static_cast<size_t>(j)] += c.xn[static_cast<size_t>(j)];
+  }
+
+  // Output head for the last token only.
+  const float* last = c.x.data() + (n - 1) * n_embd;
+  kt.rms_norm(last, output_norm_.data(), c.xn.data(), n_embd, hp.norm_eps);
+  const size_t stride = convert_rows(output_, c.xn.data(), 1, c);
+  matmul(output_, c, stride, 1, logits.data(), n_threads);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_llama(GgufFile file) {
+  ModelHparams hp = read_llama_hparams(file, "llama");
+  auto tok = Tokenizer::create(load_vocab(file));
+  hp.n_vocab = static_cast<int32_t>(tok->n_vocab());
+  return std::make_unique<LlamaModel>(std::move(file), std::move(hp), std::move(tok));
+}
+
+}  // namespace tern::arch

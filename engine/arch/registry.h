@@ -1,0 +1,19 @@
+// The architecture registry: `general.architecture` name -> loader. Adding an architecture is a
+// new engine/arch/<name>.cpp plus one line in registry.cpp.
+#pragma once
+
+#include <memory>
+
+#include "engine/model.h"
+
+namespace tern::arch {
+
+using LoaderFn = std::unique_ptr<Model> (*)(GgufFile file);
+
+// nullptr when the architecture is unknown.
+LoaderFn find_loader(const std::string& arch);
+std::string supported_architectures();
+
+std::unique_ptr<Model> load_llama(GgufFile file);
+
+}  // namespace tern::arch

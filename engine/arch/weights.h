@@ -1,0 +1,40 @@
+// Helpers shared by the architectures: binding GGUF tensors as weights with shape checks,
+// reading llama-style hyperparameters, and the RoPE cos/sin table.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/gguf.h"
+#include "engine/model.h"
+
+namespace tern::arch {
+
+// A weight matrix of `rows` rows of k elements, left in the file's (mapped) bytes.
+struct MatrixWeight {
+  const TypeTraits* traits = nullptr;
+  const std::byte* data = nullptr;
+  size_t row_stride = 0;
+  int64_t k = 0;
+  int64_t rows = 0;
+};
+
+// Norm weights are tiny: dequantized to f32 once at load.
+using NormWeight = std::vector<float>;
+
+// Throws "FILE: missing tensor 'name'" or "... has shape [a, b], expected [k, rows]".
+MatrixWeight bind_matrix(const GgufFile& file, const std::string& name, int64_t k, int64_t rows);
+NormWeight bind_norm(const GgufFile& file, const std::string& name, int64_t n);
+std::vector<float> bind_vector(const GgufFile& file, const GgufTensor& t, int64_t n);
+// The weight's type must have a dot product and an activation converter.
+void require_vec_dot(const GgufFile& file, const MatrixWeight& w);
+
+// Reads and validates `<arch>.*` hyperparameters of a llama-style model (n_vocab is left 0).
+ModelHparams read_llama_hparams(const GgufFile& file, const std::string& arch);
+
+// [n_ctx][n_rot/2] pairs of (cos, sin), computed as llama.cpp's rope cache does (theta scaled
+// in float, step by step), once per context.
+std::vector<float> rope_table(const ModelHparams& hp, const std::vector<float>& freq_factors,
+                              int32_t n_ctx);
+
+}  // namespace tern::arch

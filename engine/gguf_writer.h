@@ -1,0 +1,56 @@
+// GGUF v3 writer: metadata and tensors in, a file llama.cpp reads out. Used by tests (corrupt-file
+// generation), `tern quantize` and `tern synth`.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/gguf.h"
+#include "quant/types.h"
+
+namespace tern {
+
+class GgufWriter {
+ public:
+  // A non-default alignment is recorded as general.alignment, as readers expect.
+  explicit GgufWriter(uint32_t alignment = 32);
+
+  void set_u32(const std::string& key, uint32_t v);
+  void set_i32(const std::string& key, int32_t v);
+  void set_u64(const std::string& key, uint64_t v);
+  void set_f32(const std::string& key, float v);
+  void set_bool(const std::string& key, bool v);
+  void set_string(const std::string& key, const std::string& v);
+  void set_string_array(const std::string& key, std::span<const std::string> v);
+  void set_f32_array(const std::string& key, std::span<const float> v);
+  void set_i32_array(const std::string& key, std::span<const int32_t> v);
+  // Copies a value read from another file, bytes as they were (any type, nested arrays too).
+  void copy_value(const std::string& key, const GgufValue& v);
+
+  // `data` must hold exactly the bytes of the tensor (ne[0] a multiple of the block size).
+  void add_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne,
+                  std::span<const std::byte> data);
+
+  // The whole file as bytes; write() puts them at `path` (throws tern::Error on I/O failure).
+  std::vector<std::byte> bytes() const;
+  void write(const std::string& path) const;
+
+ private:
+  void add_kv(const std::string& key, GgufType type, std::vector<std::byte> payload);
+
+  struct Tensor {
+    std::string name;
+    TensorType type;
+    std::vector<int64_t> ne;
+    std::vector<std::byte> data;
+  };
+  uint32_t alignment_;
+  uint64_t n_kv_ = 0;
+  std::vector<std::byte> kv_bytes_;
+  std::vector<Tensor> tensors_;
+};
+
+}  // namespace tern

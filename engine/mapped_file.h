@@ -1,0 +1,37 @@
+// Read-only bytes of a file: memory-mapped (default) or read into memory (--no-mmap). RAII.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace tern {
+
+class MappedFile {
+ public:
+  MappedFile() = default;
+  // Throws tern::Error naming the path when the file cannot be opened or read.
+  static MappedFile open(const std::string& path, bool use_mmap);
+  static MappedFile from_bytes(std::vector<std::byte> bytes);
+
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  std::span<const std::byte> bytes() const { return {data_, size_}; }
+  size_t size() const { return size_; }
+  bool is_mapped() const { return mapped_; }
+
+ private:
+  void release() noexcept;
+
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;
+  std::vector<std::byte> owned_;
+};
+
+}  // namespace tern

@@ -1,0 +1,20 @@
+// Model::load: open the GGUF file and hand it to the loader of its architecture.
+#include "engine/model.h"
+
+#include "engine/arch/registry.h"
+#include "engine/error.h"
+
+namespace tern {
+
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  GgufFile file = GgufFile::open(path, options.use_mmap);
+  const std::string arch = file.get_string("general.architecture");
+  auto loader = arch::find_loader(arch);
+  if (!loader) {
+    file.fail("unsupported architecture '" + arch + "' (supported: " +
+              arch::supported_architectures() + ")");
+  }
+  return loader(std::move(file));
+}
+
+}  // namespace tern

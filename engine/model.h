@@ -1,0 +1,74 @@
+// A loaded model: the GGUF file, hyperparameters, tokenizer and one architecture's forward pass.
+// Architectures register by their `general.architecture` name (engine/arch/*.cpp).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "engine/gguf.h"
+#include "engine/kv_cache.h"
+#include "engine/tokenizer.h"
+
+namespace tern {
+
+struct LoadOptions {
+  bool use_mmap = true;
+};
+
+struct ModelHparams {
+  std::string arch;
+  int32_t n_vocab = 0;
+  int32_t n_ctx_train = 0;
+  int32_t n_embd = 0;
+  int32_t n_layer = 0;
+  int32_t n_head = 0;
+  int32_t n_head_kv = 0;
+  int32_t n_ff = 0;
+  int32_t head_dim = 0;  // n_embd / n_head
+  int32_t n_rot = 0;     // rotated dimensions per head
+  float rope_freq_base = 10000.0f;
+  float rope_freq_scale = 1.0f;
+  float norm_eps = 1e-5f;
+
+  int32_t n_embd_kv() const { return head_dim * n_head_kv; }
+};
+
+// Per-call state of a forward pass: thread count and scratch buffers owned by the caller
+// (a Session) so that the token loop does not allocate.
+struct ForwardContext;
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  // Opens, validates and prepares a model. Throws tern::Error naming the file and the defect.
+  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& options = {});
+
+  const GgufFile& file() const { return file_; }
+  const ModelHparams& hparams() const { return hparams_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+
+  // Scratch sized for up to n_batch tokens at once and a context of n_ctx.
+  virtual std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch) const = 0;
+  // Runs tokens at positions pos0.. through the model, appending their K/V to the cache, and
+  // writes the last token's logits (n_vocab floats) into `logits`.
+  virtual void forward(std::span<const TokenId> tokens, int32_t pos0, KvCache& cache,
+                       ForwardContext& ctx, int n_threads, std::span<float> logits) const = 0;
+
+ protected:
+  Model(GgufFile file, ModelHparams hparams, std::unique_ptr<Tokenizer> tokenizer)
+      : file_(std::move(file)), hparams_(std::move(hparams)), tokenizer_(std::move(tokenizer)) {}
+
+  GgufFile file_;
+  ModelHparams hparams_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+// ForwardContext is defined by each architecture; the base only needs to destroy it.
+struct ForwardContext {
+  virtual ~ForwardContext() = default;
+};
+
+}  // namespace tern

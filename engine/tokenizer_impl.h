@@ -1,0 +1,86 @@
+// Private to the tokenizer sources: the shared base of the SPM and BPE tokenizers, and the BPE
+// pre-tokenizer (exposed so tests can check the splitting on its own).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/tokenizer.h"
+
+namespace tern {
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using StringIndex = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
+
+// A piece of the input after special tokens are cut out: either a token or a span of raw text.
+struct Fragment {
+  TokenId token = -1;  // >= 0: a special token that matched
+  size_t begin = 0;
+  size_t size = 0;
+};
+
+class TokenizerCommon : public Tokenizer {
+ public:
+  std::string token_to_piece(TokenId id, bool special) const override;
+
+ protected:
+  explicit TokenizerCommon(Vocab vocab);
+
+  std::optional<TokenId> find_token(std::string_view text) const;
+  // Cuts `text` around special tokens like llama.cpp's tokenizer_st_partition: longest token text
+  // first, each occurrence left to right. Without parse_special only user-defined tokens count.
+  std::vector<Fragment> partition(std::string_view text, bool parse_special) const;
+
+  StringIndex token_index_;
+  std::vector<TokenId> special_tokens_;  // control, user-defined and unknown tokens, longest first
+  std::vector<std::string> pieces_;      // token_to_piece(id, special = true), filled by subclasses
+};
+
+class SpmTokenizer final : public TokenizerCommon {
+ public:
+  explicit SpmTokenizer(Vocab vocab);
+  std::vector<TokenId> encode(std::string_view text, bool add_special,
+                              bool parse_special) const override;
+
+ private:
+  void encode_text(std::string_view text, bool space_prefix, std::vector<TokenId>& out) const;
+  TokenId byte_token(uint8_t byte) const;
+  std::string make_piece(TokenId id) const;
+};
+
+enum class PreTokenizer { Default, Gpt2, Llama3 };
+
+// The llama.cpp pre-tokenizer a `tokenizer.ggml.pre` value selects; nullopt when unsupported.
+std::optional<PreTokenizer> pre_tokenizer_for(std::string_view pre);
+// Splits code points into words; returns each word's length in code points.
+std::vector<size_t> pre_tokenize(const std::vector<uint32_t>& cpts, PreTokenizer kind);
+// Whether llama.cpp tidies spaces before punctuation when detokenizing this BPE vocabulary.
+bool bpe_clean_spaces(std::string_view pre);
+
+class BpeTokenizer final : public TokenizerCommon {
+ public:
+  explicit BpeTokenizer(Vocab vocab);
+  std::vector<TokenId> encode(std::string_view text, bool add_special,
+                              bool parse_special) const override;
+
+ private:
+  void encode_text(std::string_view text, std::vector<TokenId>& out) const;
+  void encode_word(std::string_view word, std::vector<TokenId>& out) const;
+  int32_t merge_rank(std::string_view left, std::string_view right, std::string& scratch) const;
+  std::string make_piece(TokenId id) const;
+
+  PreTokenizer pre_kind_ = PreTokenizer::Gpt2;
+  bool ignore_merges_ = false;
+  StringIndex merge_ranks_;  // "left right" -> rank
+};
+
+}  // namespace tern

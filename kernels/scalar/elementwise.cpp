@@ -1,0 +1,39 @@
+// Scalar reference element-wise kernels: RMSNorm, RoPE, SiLU-gated multiply. Accumulation order
+// and precision follow llama.cpp's CPU ops so that greedy output stays token-identical.
+#include <cmath>
+
+#include "kernels/scalar/scalar.h"
+
+namespace tern::kernels::scalar {
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+  // Sum of squares in double, as ggml does: it keeps long rows from losing low bits.
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const auto mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
+}
+
+void rope(float* x, int64_t n_heads, int64_t head_dim, const float* cos_sin, int64_t n_pairs) {
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < n_pairs; ++i) {
+      const float c = cos_sin[2 * i];
+      const float s = cos_sin[2 * i + 1];
+      const float x0 = v[2 * i];
+      const float x1 = v[2 * i + 1];
+      v[2 * i] = x0 * c - x1 * s;
+      v[2 * i + 1] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = (g / (1.0f + std::exp(-g))) * up[i];
+  }
+}
+
+}  // namespace tern::kernels::scalar

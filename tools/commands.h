@@ -1,0 +1,23 @@
+// The `tern` subcommands. Each registers its options on a CLI11 subcommand and runs it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace tern::cli {
+
+// A registered subcommand: run() is called after parsing when the subcommand was chosen.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Command add_generate(CLI::App& root);
+Command add_tokenize(CLI::App& root);
+Command add_info(CLI::App& root);
+
+// The -m path, or the bundled demo model when none was given.
+std::string model_path_or_default(const std::string& given);
+
+}  // namespace tern::cli

@@ -1,0 +1,63 @@
+// tern: the command-line entry point. Parses the subcommand, runs it, and turns every error into a
+// one-line message on stderr and a non-zero exit.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+#include "tools/commands.h"
+
+namespace tern::cli {
+
+std::string model_path_or_default(const std::string& given) {
+  if (!given.empty()) return given;
+  const std::string bundled = TERN_BUNDLED_MODEL;
+  if (!std::filesystem::exists(bundled)) {
+    throw CLI::ValidationError("-m", "no model given and the bundled model " + bundled + " is missing");
+  }
+  return bundled;
+}
+
+}  // namespace tern::cli
+
+int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_st("tern"));
+  spdlog::set_pattern("%^%l%$: %v");
+  spdlog::set_level(spdlog::level::warn);
+
+  CLI::App app{"tern: run ternary and 4-bit LLMs (GGUF) on the CPU"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  std::vector<tern::cli::Command> commands{tern::cli::add_generate(app), tern::cli::add_tokenize(app),
+                                           tern::cli::add_info(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string where = "tern";
+    for (const auto* sub : app.get_subcommands()) where += " " + sub->get_name();
+    std::fprintf(stderr, "%s: error: %s\nusage: %s [OPTIONS]; see '%s --help'\n", where.c_str(),
+                 e.what(), where.c_str(), where.c_str());
+    return 2;
+  }
+  for (auto& c : commands) {
+    if (!c.app->parsed()) continue;
+    try {
+      return c.run();
+    } catch (const CLI::Error& e) {
+      const std::string name = "tern " + c.app->get_name();
+      std::fprintf(stderr, "%s: error: %s\nusage: %s [OPTIONS]; see '%s --help'\n", name.c_str(), e.what(),
+                   name.c_str(), name.c_str());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tern %s: error: %s\n", c.app->get_name().c_str(), e.what());
+      return 1;
+    }
+  }
+  return 2;
+}
