@@ -1,0 +1,134 @@
+// The `tern` command line run as a user would: output formats, the bundled model, and one-line
+// errors with a non-zero exit for misuse and bad files.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace {
+
+const std::string kModels = std::string(TERN_SHARED_DIR) + "/models/";
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Runs `tern ARGS` through the shell with stdout and stderr captured.
+Result tern(const std::string& args) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto out = dir / ("tern_cli_out_" + std::to_string(::getpid()));
+  const auto err = dir / ("tern_cli_err_" + std::to_string(::getpid()));
+  const std::string cmd = std::string(TERN_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return r;
+}
+
+size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+nlohmann::json reference(const std::string& model) {
+  std::ifstream f(kModels + "reference/generate.json");
+  for (auto& r : nlohmann::json::parse(f)) {
+    if (r["model"] == model) return r;
+  }
+  FAIL("no reference for " << model);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("generate --json gives llama.cpp's greedy ids and the same text as streaming", "[cli]") {
+  const auto ref = reference("stories260K-Q8_0.gguf");
+  const std::string common = "-m " + kModels + "stories260K-Q8_0.gguf -p 'Once upon a time' --temp 0 --ignore-eos -n 32 -t 1";
+  const Result j = tern("generate " + common + " --json");
+  REQUIRE(j.code == 0);
+  const auto doc = nlohmann::json::parse(j.out);
+  CHECK(doc["prompt_tokens"] == ref["prompt_ids"]);
+  const auto want = ref["generated_ids"].get<std::vector<int>>();
+  CHECK(doc["tokens"].get<std::vector<int>>() == std::vector<int>(want.begin(), want.begin() + 32));
+  CHECK(doc["timings"]["predicted_n"] == 32);
+
+  const Result s = tern("generate " + common);
+  REQUIRE(s.code == 0);
+  CHECK(s.out == doc["text"].get<std::string>() + "\n");
+  CHECK_THAT(s.err, Catch::Contains("tok/s"));  // the timing line goes to stderr
+}
+
+TEST_CASE("generate without -m runs the bundled model", "[cli]") {
+  const Result r = tern("generate -p 'Once upon a time' -n 8 --temp 0");
+  REQUIRE(r.code == 0);
+  CHECK(r.out.size() > 8);
+}
+
+TEST_CASE("the same seed gives the same sampled text", "[cli]") {
+  const std::string args = "generate -m " + kModels + "stories260K-F16.gguf -p 'Lily' -n 24 --temp 0.9 -s 1234";
+  const Result a = tern(args), b = tern(args);
+  REQUIRE(a.code == 0);
+  CHECK(a.out == b.out);
+}
+
+TEST_CASE("tokenize prints ids like llama-tokenize", "[cli]") {
+  const Result r = tern("tokenize -m " + kModels + "vocab/ggml-vocab-llama-spm.gguf -p 'Hello world' --ids");
+  REQUIRE(r.code == 0);
+  CHECK(r.out == "[1, 15043, 3186]\n");
+  const Result nb = tern("tokenize -m " + kModels + "vocab/ggml-vocab-llama-spm.gguf -p 'Hello world' --ids --no-bos");
+  CHECK(nb.out == "[15043, 3186]\n");
+}
+
+TEST_CASE("info prints metadata and the tensor table", "[cli]") {
+  const Result r = tern("info -m " + kModels + "tiny-ternary-random-TQ1_0.gguf");
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("general.architecture"));
+  CHECK_THAT(r.out, Catch::Contains("blk.0.attn_q.weight"));
+  CHECK_THAT(r.out, Catch::Contains("tq1_0"));
+}
+
+TEST_CASE("misuse and bad files give a one-line error and a non-zero exit", "[cli]") {
+  const std::string m = "-m " + kModels + "stories260K-F32.gguf";
+  struct Case {
+    std::string args;
+    std::string fragment;
+  };
+  const std::vector<Case> cases{
+      {"generate " + m, "-p"},                                 // no prompt
+      {"generate " + m + " -p hi --bogus", "bogus"},            // unknown option
+      {"generate " + m + " -p hi -n abc", "-n"},                // not a number
+      {"generate " + m + " -p hi -t 0", "-t"},                  // out of range
+      {"generate " + m + " -p hi --top-p 2", "top-p"},          // out of range
+      {"generate -m /nonexistent/model.gguf -p hi", "/nonexistent/model.gguf"},
+      {"generate -m " + std::string(TERN_SOURCE_DIR) + "/CMakeLists.txt -p hi", "not a GGUF file"},
+      {"info -m " + kModels + "README.md", "not a GGUF file"},
+      {"nosuchcommand", "nosuchcommand"},
+      {"", "subcommand"},
+  };
+  for (const auto& c : cases) {
+    INFO("tern " << c.args);
+    const Result r = tern(c.args);
+    CHECK(r.code != 0);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::Contains(c.fragment));
+    CHECK(count_lines(r.err) <= 2);  // the error, and at most a usage line
+    CHECK_THAT(r.err, !Catch::Contains("terminate called"));
+  }
+}
+
+TEST_CASE("a context overflow during generation is a clear error", "[cli]") {
+  const Result r = tern("generate -m " + kModels + "stories260K-F32.gguf -p 'Once upon a time' -c 4 -n 4");
+  CHECK(r.code != 0);
+  CHECK_THAT(r.err, Catch::Contains("context"));
+}
