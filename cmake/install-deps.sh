@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
-  libomp-dev libhwloc-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libicu-dev
+  libhwloc-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libicu-dev
   catch2 libbenchmark-dev
 )
 missing=()
