@@ -1,0 +1,77 @@
+// The traits table: one row per tensor type tern knows, and the lookups over it.
+// Only data and lookups here; each format's functions live in its own file.
+#include <array>
+#include <cstdlib>
+
+#include "quant/blocks.h"
+#include "quant/formats.h"
+#include "quant/types.h"
+
+namespace tern {
+
+namespace {
+
+using TT = TensorType;
+
+// Ordered by GGUF type id. vec_dot_type and from_float mirror llama.cpp's CPU type_traits.
+constexpr std::array<TypeTraits, 8> kTypeTraits = {{
+    {TT::F32, "f32", 1, sizeof(float), false, TT::F32, quant::dequantize_row_f32,
+     quant::quantize_row_f32, quant::quantize_row_f32, quant::vec_dot_f32},
+    {TT::F16, "f16", 1, sizeof(uint16_t), false, TT::F16, quant::dequantize_row_f16,
+     quant::quantize_row_f16, quant::quantize_row_f16, quant::vec_dot_f16},
+    {TT::Q4_0, "q4_0", kQk4_0, sizeof(BlockQ4_0), true, TT::Q8_0, quant::dequantize_row_q4_0,
+     quant::quantize_row_q4_0, quant::quantize_row_q4_0, quant::vec_dot_q4_0_q8_0},
+    {TT::Q8_0, "q8_0", kQk8_0, sizeof(BlockQ8_0), true, TT::Q8_0, quant::dequantize_row_q8_0,
+     quant::quantize_row_q8_0, quant::quantize_row_q8_0_activation, quant::vec_dot_q8_0_q8_0},
+    // Activation-only: no file weights, no dot of its own.
+    {TT::Q8_K, "q8_K", kQkK, sizeof(BlockQ8_K), true, TT::Q8_K, quant::dequantize_row_q8_K, nullptr,
+     quant::quantize_row_q8_K, nullptr},
+    {TT::BF16, "bf16", 1, sizeof(uint16_t), false, TT::BF16, quant::dequantize_row_bf16,
+     quant::quantize_row_bf16, quant::quantize_row_bf16, quant::vec_dot_bf16},
+    {TT::TQ1_0, "tq1_0", kQkK, sizeof(BlockTQ1_0), true, TT::Q8_K, quant::dequantize_row_tq1_0,
+     quant::quantize_row_tq1_0, quant::quantize_row_tq1_0, quant::vec_dot_tq1_0_q8_K},
+    {TT::TQ2_0, "tq2_0", kQkK, sizeof(BlockTQ2_0), true, TT::Q8_K, quant::dequantize_row_tq2_0,
+     quant::quantize_row_tq2_0, quant::quantize_row_tq2_0, quant::vec_dot_tq2_0_q8_K},
+}};
+
+constexpr char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+constexpr bool equals_ignore_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const TypeTraits* find_type_traits(uint32_t gguf_type_id) {
+  for (const TypeTraits& t : kTypeTraits) {
+    if (static_cast<uint32_t>(t.type) == gguf_type_id) return &t;
+  }
+  return nullptr;
+}
+
+const TypeTraits& type_traits(TensorType type) {
+  const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type));
+  // A TensorType not in the table can only come from casting an unchecked id: a programming
+  // error, since file ids go through find_type_traits.
+  if (t == nullptr) std::abort();
+  return *t;
+}
+
+std::span<const TypeTraits> all_type_traits() {
+  return kTypeTraits;
+}
+
+std::optional<TensorType> parse_type_name(std::string_view name) {
+  for (const TypeTraits& t : kTypeTraits) {
+    if (equals_ignore_case(t.name, name)) return t.type;
+  }
+  return std::nullopt;
+}
+
+}  // namespace tern
