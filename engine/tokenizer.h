@@ -38,6 +38,9 @@ struct Vocab {
   TokenId bos = -1, eos = -1, unk = -1, pad = -1, eot = -1;
   bool add_bos = false, add_eos = false, add_space_prefix = false;
   std::optional<std::string> chat_template;
+  // Special tokens that, when found in text, swallow the whitespace before (lstrip) or after
+  // (rstrip) them. llama.cpp sets these by model name (phi-3, jina-v2); GGUF has no key for it.
+  std::vector<TokenId> lstrip, rstrip;
 };
 
 // Reads and validates tokenizer.ggml.* (lengths agree, ids in range). Throws tern::Error.

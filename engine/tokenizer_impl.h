@@ -1,5 +1,4 @@
-// Private to the tokenizer sources: the shared base of the SPM and BPE tokenizers, and the BPE
-// pre-tokenizer (exposed so tests can check the splitting on its own).
+// Private to the tokenizer sources (and tests): the SPM/BPE classes, their shared base, the BPE pre-tokenizer.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +27,9 @@ struct Fragment {
   size_t size = 0;
 };
 
+inline constexpr uint8_t kStripLeft = 1;
+inline constexpr uint8_t kStripRight = 2;
+
 class TokenizerCommon : public Tokenizer {
  public:
   std::string token_to_piece(TokenId id, bool special) const override;
@@ -43,6 +45,7 @@ class TokenizerCommon : public Tokenizer {
   StringIndex token_index_;
   std::vector<TokenId> special_tokens_;  // control, user-defined and unknown tokens, longest first
   std::vector<std::string> pieces_;      // token_to_piece(id, special = true), filled by subclasses
+  std::vector<uint8_t> strip_;           // per token: kStripLeft | kStripRight
 };
 
 class SpmTokenizer final : public TokenizerCommon {
