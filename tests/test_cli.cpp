@@ -69,6 +69,18 @@ TEST_CASE("generate --json gives llama.cpp's greedy ids and the same text as str
   CHECK_THAT(s.err, Catch::Contains("tok/s"));  // the timing line goes to stderr
 }
 
+TEST_CASE("-f and --no-mmap give the same text as -p with a mapped file", "[cli]") {
+  const auto prompt_file = std::filesystem::temp_directory_path() / ("tern_cli_prompt_" + std::to_string(::getpid()));
+  std::ofstream(prompt_file) << "Once upon a time";
+  const std::string m = "-m " + kModels + "tiny-ternary-random-TQ1_0.gguf --temp 0 --ignore-eos -n 16 -t 1 --json";
+  const Result a = tern("generate " + m + " -p 'Once upon a time'");
+  const Result b = tern("generate " + m + " -f " + prompt_file.string() + " --no-mmap");
+  std::filesystem::remove(prompt_file);
+  REQUIRE(a.code == 0);
+  REQUIRE(b.code == 0);
+  CHECK(nlohmann::json::parse(a.out)["tokens"] == nlohmann::json::parse(b.out)["tokens"]);
+}
+
 TEST_CASE("generate without -m runs the bundled model", "[cli]") {
   const Result r = tern("generate -p 'Once upon a time' -n 8 --temp 0");
   REQUIRE(r.code == 0);
