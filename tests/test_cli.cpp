@@ -102,6 +102,21 @@ TEST_CASE("tokenize prints ids like llama-tokenize", "[cli]") {
   CHECK(nb.out == "[15043, 3186]\n");
 }
 
+TEST_CASE("bench reports llama-bench's fields for pp and tg", "[cli]") {
+  const Result r = tern("bench -m " + kModels + "stories260K-Q8_0.gguf -p 8 -n 4 -r 2 -t 1 -o json");
+  REQUIRE(r.code == 0);
+  const auto doc = nlohmann::json::parse(r.out);
+  REQUIRE(doc.size() == 2);
+  CHECK(doc[0]["n_prompt"] == 8);
+  CHECK(doc[1]["n_gen"] == 4);
+  for (const auto& t : doc) {
+    CHECK(t["avg_ts"].get<double>() > 0.0);
+    CHECK(t["samples_ns"].size() == 2);
+    CHECK(t["n_threads"] == 1);
+  }
+  CHECK(tern("bench -m " + kModels + "stories260K-Q8_0.gguf -o xml").code == 2);
+}
+
 TEST_CASE("info prints metadata and the tensor table", "[cli]") {
   const Result r = tern("info -m " + kModels + "tiny-ternary-random-TQ1_0.gguf");
   REQUIRE(r.code == 0);
