@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <string_view>
 
 #include "engine/error.h"
 
@@ -48,15 +49,39 @@ std::string hex(uint64_t v) {
   return s.str();
 }
 
-// Bounds-checked little-endian reader over the file bytes. Every failure names the offset.
+// A key or tensor name from the file, fit for a one-line error message: control bytes escaped,
+// long names cut.
+std::string printable(std::string_view s) {
+  constexpr size_t kMax = 96;
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto ch = static_cast<unsigned char>(s[i]);
+    if (ch < 0x20 || ch == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  if (s.size() > kMax) out += "...(" + std::to_string(s.size()) + " bytes)";
+  return out;
+}
+
+// Bounds-checked little-endian reader over the file bytes. Every failure names the offset, and
+// the item being read (a key or tensor, set by the parser as the context).
 class Cursor {
  public:
   Cursor(std::span<const std::byte> bytes, const std::string& path) : bytes_(bytes), path_(path) {}
 
   size_t pos() const { return pos_; }
   size_t remaining() const { return bytes_.size() - pos_; }
+  void set_context(std::string context) { context_ = std::move(context); }
 
-  [[noreturn]] void fail(const std::string& msg) const { throw Error(path_ + ": " + msg); }
+  [[noreturn]] void fail(const std::string& msg) const {
+    throw Error(path_ + ": " + (context_.empty() ? msg : context_ + ": " + msg));
+  }
 
   void need(size_t n, const char* what) const {
     if (n > remaining()) {
@@ -85,40 +110,39 @@ class Cursor {
   }
 
   std::string read_string(const char* what) {
-    const auto len = read<uint64_t>(what);
-    if (len > remaining()) {
-      fail(std::string(what) + ": string length " + std::to_string(len) + " at offset " +
-           std::to_string(pos_ - 8) + " exceeds the " + std::to_string(remaining()) +
-           " bytes left in the file");
-    }
-    auto s = take(static_cast<size_t>(len), what);
+    const size_t len = string_length(what);
+    auto s = take(len, what);
     return std::string(reinterpret_cast<const char*>(s.data()), s.size());
   }
 
-  void skip_string(const char* what) {
-    const auto len = read<uint64_t>(what);
-    if (len > remaining()) {
-      fail(std::string(what) + ": string length " + std::to_string(len) + " at offset " +
-           std::to_string(pos_ - 8) + " exceeds the file");
-    }
-    pos_ += static_cast<size_t>(len);
-  }
+  void skip_string(const char* what) { pos_ += string_length(what); }
 
  private:
+  // Reads a string's u64 length and checks that many bytes follow.
+  size_t string_length(const char* what) {
+    const auto len = read<uint64_t>(what);
+    if (len > remaining()) {
+      fail(std::string("truncated file: ") + what + " of length " + std::to_string(len) +
+           " at offset " + std::to_string(pos_ - 8) + " exceeds the " + std::to_string(remaining()) +
+           " bytes left in the file");
+    }
+    return static_cast<size_t>(len);
+  }
+
   std::span<const std::byte> bytes_;
   const std::string& path_;
+  std::string context_;
   size_t pos_ = 0;
 };
 
 // Validates one array's elements (recursively) and returns the span they occupy.
-GgufArray read_array(Cursor& c, const std::string& key, int depth) {
+GgufArray read_array(Cursor& c, int depth) {
   if (depth > kMaxArrayDepth) {
-    c.fail("key '" + key + "': arrays nested deeper than " + std::to_string(kMaxArrayDepth));
+    c.fail("arrays nested deeper than " + std::to_string(kMaxArrayDepth) + " at offset " + std::to_string(c.pos()));
   }
   const auto elem = c.read<uint32_t>("array element type");
   if (!known_value_type(elem)) {
-    c.fail("key '" + key + "': unknown array element type " + std::to_string(elem) +
-           " at offset " + std::to_string(c.pos() - 4));
+    c.fail("unknown array element type " + std::to_string(elem) + " at offset " + std::to_string(c.pos() - 4));
   }
   const auto count = c.read<uint64_t>("array length");
   GgufArray arr;
@@ -129,22 +153,29 @@ GgufArray read_array(Cursor& c, const std::string& key, int depth) {
   // Smallest encoding of one element: a scalar's size, 8 for a string length, 12 for an array.
   const size_t min_elem = fixed ? fixed : (arr.elem_type == GgufType::STRING ? 8 : 12);
   if (count > c.remaining() / min_elem) {
-    c.fail("key '" + key + "': array length " + std::to_string(count) + " at offset " +
-           std::to_string(start - 8) + " cannot fit in the " + std::to_string(c.remaining()) +
-           " bytes left in the file");
+    c.fail("truncated file: array length " + std::to_string(count) + " at offset " + std::to_string(start - 8) +
+           " cannot fit in the " + std::to_string(c.remaining()) + " bytes left in the file");
   }
   if (fixed) {
-    c.take(static_cast<size_t>(count) * fixed, "array data");
+    const auto data = c.take(static_cast<size_t>(count) * fixed, "array data");
+    if (arr.elem_type == GgufType::BOOL) {
+      for (size_t i = 0; i < data.size(); ++i) {
+        if (static_cast<uint8_t>(data[i]) > 1) {
+          c.fail("bool array element " + std::to_string(i) + " at offset " + std::to_string(start + i) + " is " +
+                 std::to_string(static_cast<uint8_t>(data[i])) + ", not 0 or 1");
+        }
+      }
+    }
   } else if (arr.elem_type == GgufType::STRING) {
     for (uint64_t i = 0; i < count; ++i) c.skip_string("array string");
   } else {
-    for (uint64_t i = 0; i < count; ++i) read_array(c, key, depth + 1);
+    for (uint64_t i = 0; i < count; ++i) read_array(c, depth + 1);
   }
   arr.raw = c.since(start);
   return arr;
 }
 
-GgufValue read_value(Cursor& c, GgufType type, const std::string& key, int depth) {
+GgufValue read_value(Cursor& c, GgufType type, int depth) {
   GgufValue v;
   v.type = type;
   switch (type) {
@@ -160,12 +191,12 @@ GgufValue read_value(Cursor& c, GgufType type, const std::string& key, int depth
     case GgufType::F64: v.value = c.read<double>("f64 value"); break;
     case GgufType::BOOL: {
       const auto b = c.read<uint8_t>("bool value");
-      if (b > 1) c.fail("key '" + key + "': bool value " + std::to_string(b) + " is not 0 or 1");
+      if (b > 1) c.fail("bool value " + std::to_string(b) + " at offset " + std::to_string(c.pos() - 1) + " is not 0 or 1");
       v.value = b != 0;
       break;
     }
     case GgufType::STRING: v.value = c.read_string("string value"); break;
-    case GgufType::ARRAY: v.value = read_array(c, key, depth + 1); break;
+    case GgufType::ARRAY: v.value = read_array(c, depth + 1); break;
   }
   return v;
 }
@@ -208,7 +239,7 @@ std::vector<GgufValue> GgufArray::decode(uint64_t max_items) const {
   std::vector<GgufValue> out;
   const uint64_t n = std::min(count, max_items);
   out.reserve(static_cast<size_t>(n));
-  for (uint64_t i = 0; i < n; ++i) out.push_back(read_value(c, elem_type, kName, 1));
+  for (uint64_t i = 0; i < n; ++i) out.push_back(read_value(c, elem_type, 1));
   return out;
 }
 
@@ -232,42 +263,48 @@ void GgufFile::fail(const std::string& msg) const { throw Error(path_ + ": " + m
 
 void GgufFile::parse() {
   Cursor c(file_.bytes(), path_);
-  if (file_.size() < 4) fail("not a GGUF file: " + std::to_string(file_.size()) + " bytes");
+  if (file_.size() < 4) fail("not a GGUF file: only " + std::to_string(file_.size()) + " bytes (truncated?)");
   const auto magic = c.read<uint32_t>("magic");
   if (magic != kGgufMagic) fail("not a GGUF file: bad magic " + hex(magic) + " at offset 0");
   version_ = c.read<uint32_t>("version");
   if (version_ == 1) fail("GGUF version 1 is not supported (re-convert the model)");
   if (version_ != 2 && version_ != 3) {
     if (version_ == 0x02000000u || version_ == 0x03000000u) {
-      fail("big-endian GGUF files are not supported");
+      fail("big-endian GGUF files are not supported (version field " + hex(version_) + " at offset 4)");
     }
     fail("unsupported GGUF version " + std::to_string(version_) + " at offset 4 (expected 2 or 3)");
   }
   const auto n_tensors = c.read<uint64_t>("tensor count");
   const auto n_kv = c.read<uint64_t>("metadata count");
-  // A key/value pair needs at least 8 (key length) + 4 (type) + 1 bytes; a tensor info 8+4+4+8.
-  if (n_kv > c.remaining() / 13) {
-    fail("metadata count " + std::to_string(n_kv) + " at offset 16 cannot fit in the file");
+  // A key/value pair needs at least 8 (key length) + 1 (key) + 4 (type) + 1 bytes; a tensor info
+  // 8 + 1 + 4 + 4 + 8. Together they must fit in what is left of the file.
+  const size_t left = c.remaining();
+  if (n_kv > left / 14) {
+    fail("truncated file: metadata count " + std::to_string(n_kv) + " at offset 16 cannot fit in the " +
+         std::to_string(left) + " bytes left in the file");
   }
-  if (n_tensors > c.remaining() / 24) {
-    fail("tensor count " + std::to_string(n_tensors) + " at offset 8 cannot fit in the file");
+  if (n_tensors > left / 25 || n_kv * 14 + n_tensors * 25 > left) {
+    fail("truncated file: tensor count " + std::to_string(n_tensors) + " at offset 8 (with " + std::to_string(n_kv) +
+         " metadata entries) cannot fit in the " + std::to_string(left) + " bytes left in the file");
   }
 
-  kv_.reserve(static_cast<size_t>(n_kv));
+  // The counts are bounded by the file size, but the reservations are capped further so that a
+  // large file with a corrupt count does not reserve many times its size in memory.
+  kv_.reserve(static_cast<size_t>(std::min<uint64_t>(n_kv, 1024)));
   for (uint64_t i = 0; i < n_kv; ++i) {
     const size_t at = c.pos();
+    c.set_context("metadata entry " + std::to_string(i) + " (at offset " + std::to_string(at) + ")");
     std::string key = c.read_string("metadata key");
-    if (key.empty()) fail("metadata key " + std::to_string(i) + " at offset " + std::to_string(at) + " is empty");
+    if (key.empty()) c.fail("empty key");
+    c.set_context("key '" + printable(key) + "' (at offset " + std::to_string(at) + ")");
+    if (kv_index_.count(key)) c.fail("duplicate key");
     const auto type = c.read<uint32_t>("metadata value type");
-    if (!known_value_type(type)) {
-      fail("key '" + key + "': unknown value type " + std::to_string(type) + " at offset " +
-           std::to_string(c.pos() - 4));
-    }
-    GgufValue v = read_value(c, static_cast<GgufType>(type), key, 0);
-    if (kv_index_.count(key)) fail("duplicate metadata key '" + key + "' at offset " + std::to_string(at));
+    if (!known_value_type(type)) c.fail("unknown value type " + std::to_string(type) + " at offset " + std::to_string(c.pos() - 4));
+    GgufValue v = read_value(c, static_cast<GgufType>(type), 0);
     kv_index_.emplace(key, kv_.size());
     kv_.emplace_back(std::move(key), std::move(v));
   }
+  c.set_context("");
 
   if (const GgufValue* a = find("general.alignment")) {
     if (a->type != GgufType::U32) {
@@ -280,72 +317,79 @@ void GgufFile::parse() {
     alignment_ = static_cast<uint32_t>(al);
   }
 
-  tensors_.reserve(static_cast<size_t>(n_tensors));
+  tensors_.reserve(static_cast<size_t>(std::min<uint64_t>(n_tensors, 4096)));
   for (uint64_t i = 0; i < n_tensors; ++i) {
     const size_t at = c.pos();
+    c.set_context("tensor info " + std::to_string(i) + " (at offset " + std::to_string(at) + ")");
     GgufTensor t;
     t.name = c.read_string("tensor name");
-    const std::string where = "tensor '" + t.name + "' (info at offset " + std::to_string(at) + ")";
-    if (t.name.empty()) fail("tensor " + std::to_string(i) + " at offset " + std::to_string(at) + " has an empty name");
+    if (t.name.empty()) c.fail("empty tensor name");
+    c.set_context("tensor '" + printable(t.name) + "' (info at offset " + std::to_string(at) + ")");
+    if (tensor_index_.count(t.name)) c.fail("duplicate tensor name");
     const auto n_dims = c.read<uint32_t>("tensor dimension count");
-    if (n_dims > kMaxDims) fail(where + ": " + std::to_string(n_dims) + " dimensions, at most 4 allowed");
+    if (n_dims > kMaxDims) c.fail(std::to_string(n_dims) + " dimensions, at most 4 allowed");
     t.n_dims = static_cast<int>(n_dims);
     for (uint32_t d = 0; d < n_dims; ++d) {
       const auto ne = c.read<int64_t>("tensor dimension");
-      if (ne <= 0) fail(where + ": dimension " + std::to_string(d) + " is " + std::to_string(ne) + ", must be positive");
+      if (ne <= 0) c.fail("dimension " + std::to_string(d) + " is " + std::to_string(ne) + ", must be positive");
       t.ne[d] = ne;
     }
     int64_t total = 1;
     for (int64_t ne : t.ne) {
-      if (total > std::numeric_limits<int64_t>::max() / ne) fail(where + ": element count overflows 64 bits");
+      if (total > std::numeric_limits<int64_t>::max() / ne) c.fail("element count overflows 64 bits");
       total *= ne;
     }
     const auto type_id = c.read<uint32_t>("tensor type");
     t.traits = find_type_traits(type_id);
-    if (t.traits == nullptr) fail(where + ": unknown or unsupported tensor type id " + std::to_string(type_id));
+    if (t.traits == nullptr) c.fail("unknown or unsupported tensor type id " + std::to_string(type_id));
     if (t.ne[0] % t.traits->block_elems != 0) {
-      fail(where + ": row length " + std::to_string(t.ne[0]) + " is not a multiple of the " +
-           std::string(t.traits->name) + " block size " + std::to_string(t.traits->block_elems));
+      c.fail("row length " + std::to_string(t.ne[0]) + " is not a multiple of the " + std::string(t.traits->name) +
+             " block size " + std::to_string(t.traits->block_elems));
     }
     // nbytes = total/block_elems*block_bytes; bounded by the file size check below, but the
     // multiplication itself must not overflow first.
     const uint64_t blocks = static_cast<uint64_t>(total / t.traits->block_elems);
-    if (blocks > std::numeric_limits<uint64_t>::max() / t.traits->block_bytes) fail(where + ": byte size overflows");
+    if (blocks > std::numeric_limits<uint64_t>::max() / t.traits->block_bytes) c.fail("byte size overflows 64 bits");
     const uint64_t nbytes = blocks * t.traits->block_bytes;
     t.offset = c.read<uint64_t>("tensor offset");
     if (t.offset % alignment_ != 0) {
-      fail(where + ": data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " + std::to_string(alignment_));
+      c.fail("data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " + std::to_string(alignment_));
     }
-    if (nbytes > file_.size()) fail(where + ": " + std::to_string(nbytes) + " bytes of data cannot fit in the file");
+    if (nbytes > file_.size()) {
+      c.fail(std::to_string(nbytes) + " bytes of data cannot fit in the file (" + std::to_string(file_.size()) + " bytes)");
+    }
     t.nbytes = static_cast<size_t>(nbytes);
-    if (tensor_index_.count(t.name)) fail("duplicate tensor name '" + t.name + "' at offset " + std::to_string(at));
     tensor_index_.emplace(t.name, tensors_.size());
     tensors_.push_back(std::move(t));
   }
+  c.set_context("");
 
   // The data section starts at the next multiple of the alignment.
   const size_t end_of_infos = c.pos();
   data_offset_ = (end_of_infos + alignment_ - 1) / alignment_ * alignment_;
   if (!tensors_.empty() && data_offset_ > file_.size()) {
-    fail("data section at offset " + std::to_string(data_offset_) + " starts past the end of the file (" +
+    fail("truncated file: data section at offset " + std::to_string(data_offset_) + " starts past the end of the file (" +
          std::to_string(file_.size()) + " bytes)");
   }
   const size_t data_size = file_.size() - std::min(data_offset_, file_.size());
   for (auto& t : tensors_) {
     if (t.offset > data_size || t.nbytes > data_size - t.offset) {
-      fail("tensor '" + t.name + "': data [" + std::to_string(t.offset) + ", " +
-           std::to_string(t.offset + t.nbytes) + ") of the data section lies outside the file (data section is " +
+      fail("tensor '" + printable(t.name) + "': " + std::to_string(t.nbytes) + " bytes of data at offset " +
+           std::to_string(t.offset) + " of the data section lie outside the file (truncated? the data section is " +
            std::to_string(data_size) + " bytes at offset " + std::to_string(data_offset_) + ")");
     }
     t.data = file_.bytes().data() + data_offset_ + t.offset;
   }
   // Overlapping tensors would mean a corrupt index; sort by offset and check neighbours.
   std::vector<const GgufTensor*> by_offset;
+  by_offset.reserve(tensors_.size());
   for (const auto& t : tensors_) by_offset.push_back(&t);
   std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     if (by_offset[i - 1]->offset + by_offset[i - 1]->nbytes > by_offset[i]->offset) {
-      fail("tensors '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name + "' overlap in the data section");
+      fail("tensors '" + printable(by_offset[i - 1]->name) + "' and '" + printable(by_offset[i]->name) +
+           "' overlap in the data section (at offsets " + std::to_string(by_offset[i - 1]->offset) + " and " +
+           std::to_string(by_offset[i]->offset) + ")");
     }
   }
 }

@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 
 #include "engine/error.h"
 
@@ -58,11 +59,33 @@ void put_value(std::vector<std::byte>& out, const GgufValue& v) {
 }  // namespace
 
 GgufWriter::GgufWriter(uint32_t alignment) : alignment_(alignment) {
-  if (alignment == 0 || (alignment & (alignment - 1)) != 0) throw Error("gguf writer: alignment must be a power of two");
-  if (alignment != 32) set_u32("general.alignment", alignment);
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > (1u << 20)) {
+    throw Error("gguf writer: alignment " + std::to_string(alignment) + " is not a power of two up to 1 MiB");
+  }
+  if (alignment != 32) {
+    set_u32("general.alignment", alignment);
+    alignment_implicit_ = true;
+  }
 }
 
 void GgufWriter::add_kv(const std::string& key, GgufType type, std::vector<std::byte> payload) {
+  if (key.empty()) throw Error("gguf writer: empty key");
+  if (key == "general.alignment") {
+    uint32_t v = 0;
+    if (type != GgufType::U32 || payload.size() != sizeof v) {
+      throw Error("gguf writer: key 'general.alignment' must be a u32");
+    }
+    std::memcpy(&v, payload.data(), sizeof v);
+    if (v != alignment_) {
+      throw Error("gguf writer: key 'general.alignment' = " + std::to_string(v) + " differs from the writer's alignment " +
+                  std::to_string(alignment_));
+    }
+    if (alignment_implicit_) {
+      alignment_implicit_ = false;
+      return;
+    }
+  }
+  if (!keys_.insert(key).second) throw Error("gguf writer: duplicate key '" + key + "'");
   put_string(kv_bytes_, key);
   put<uint32_t>(kv_bytes_, static_cast<uint32_t>(type));
   append(kv_bytes_, payload.data(), payload.size());
@@ -129,12 +152,20 @@ void GgufWriter::copy_value(const std::string& key, const GgufValue& v) {
 void GgufWriter::add_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne,
                             std::span<const std::byte> data) {
   const TypeTraits& t = type_traits(type);
+  if (name.empty()) throw Error("gguf writer: empty tensor name");
   if (ne.empty() || ne.size() > 4) throw Error("gguf writer: tensor '" + name + "' needs 1 to 4 dimensions");
   int64_t n = 1;
-  for (int64_t d : ne) n *= d;
+  for (int64_t d : ne) {
+    if (d <= 0 || n > std::numeric_limits<int64_t>::max() / d) {
+      throw Error("gguf writer: tensor '" + name + "' has a dimension that is not positive or too large");
+    }
+    n *= d;
+  }
   if (ne[0] % t.block_elems != 0 || row_bytes(t, n) != data.size()) {
     throw Error("gguf writer: tensor '" + name + "' data size does not match its shape and type");
   }
+  if (tensor_names_.count(name)) throw Error("gguf writer: duplicate tensor name '" + name + "'");
+  tensor_names_.insert(name);
   tensors_.push_back({name, type, {ne.begin(), ne.end()}, {data.begin(), data.end()}});
 }
 
@@ -167,6 +198,7 @@ void GgufWriter::write(const std::string& path) const {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) throw Error(path + ": cannot open for writing");
   f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  f.close();  // buffered bytes are written here: check that too
   if (!f) throw Error(path + ": write failed");
 }
 

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,9 +16,14 @@ namespace tern {
 
 class GgufWriter {
  public:
-  // A non-default alignment is recorded as general.alignment, as readers expect.
+  // A non-default alignment is recorded as general.alignment, as readers expect. It must be a
+  // power of two up to 1 MiB (what GgufFile accepts).
   explicit GgufWriter(uint32_t alignment = 32);
 
+  // Every setter throws tern::Error on a key that was already set (readers reject duplicates).
+  // `general.alignment` may only be set to the writer's own alignment, as a u32; when the
+  // constructor already recorded it, setting it once more (e.g. copying every kv of a file with
+  // the same alignment) is accepted and changes nothing.
   void set_u32(const std::string& key, uint32_t v);
   void set_i32(const std::string& key, int32_t v);
   void set_u64(const std::string& key, uint64_t v);
@@ -27,10 +33,12 @@ class GgufWriter {
   void set_string_array(const std::string& key, std::span<const std::string> v);
   void set_f32_array(const std::string& key, std::span<const float> v);
   void set_i32_array(const std::string& key, std::span<const int32_t> v);
-  // Copies a value read from another file, bytes as they were (any type, nested arrays too).
+  // Copies a value read from another file, bytes as they were (any type, nested arrays too;
+  // llama.cpp's reader rejects nested arrays, so files meant for it must not contain them).
   void copy_value(const std::string& key, const GgufValue& v);
 
-  // `data` must hold exactly the bytes of the tensor (ne[0] a multiple of the block size).
+  // `data` must hold exactly the bytes of the tensor (ne[0] a multiple of the block size, every
+  // dimension positive, the name non-empty and not used before); throws tern::Error otherwise.
   void add_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne,
                   std::span<const std::byte> data);
 
@@ -48,6 +56,9 @@ class GgufWriter {
     std::vector<std::byte> data;
   };
   uint32_t alignment_;
+  bool alignment_implicit_ = false;  // general.alignment was added by the constructor
+  std::set<std::string> keys_;
+  std::set<std::string> tensor_names_;
   uint64_t n_kv_ = 0;
   std::vector<std::byte> kv_bytes_;
   std::vector<Tensor> tensors_;
