@@ -149,8 +149,7 @@ void GgufWriter::copy_value(const std::string& key, const GgufValue& v) {
   add_kv(key, v.type, std::move(p));
 }
 
-void GgufWriter::add_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne,
-                            std::span<const std::byte> data) {
+size_t GgufWriter::check_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne) {
   const TypeTraits& t = type_traits(type);
   if (name.empty()) throw Error("gguf writer: empty tensor name");
   if (ne.empty() || ne.size() > 4) throw Error("gguf writer: tensor '" + name + "' needs 1 to 4 dimensions");
@@ -161,15 +160,31 @@ void GgufWriter::add_tensor(const std::string& name, TensorType type, std::span<
     }
     n *= d;
   }
-  if (ne[0] % t.block_elems != 0 || row_bytes(t, n) != data.size()) {
-    throw Error("gguf writer: tensor '" + name + "' data size does not match its shape and type");
+  if (ne[0] % t.block_elems != 0) {
+    throw Error("gguf writer: tensor '" + name + "' row length is not a multiple of the block size");
   }
   if (tensor_names_.count(name)) throw Error("gguf writer: duplicate tensor name '" + name + "'");
   tensor_names_.insert(name);
-  tensors_.push_back({name, type, {ne.begin(), ne.end()}, {data.begin(), data.end()}});
+  return row_bytes(t, n);
 }
 
-std::vector<std::byte> GgufWriter::bytes() const {
+void GgufWriter::add_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne,
+                            std::span<const std::byte> data) {
+  const size_t nbytes = check_tensor(name, type, ne);
+  if (nbytes != data.size()) {
+    tensor_names_.erase(name);
+    throw Error("gguf writer: tensor '" + name + "' data size does not match its shape and type");
+  }
+  tensors_.push_back({name, type, {ne.begin(), ne.end()}, {data.begin(), data.end()}, nbytes, {}});
+}
+
+void GgufWriter::add_tensor_lazy(const std::string& name, TensorType type, std::span<const int64_t> ne,
+                                 FillFn fill) {
+  const size_t nbytes = check_tensor(name, type, ne);
+  tensors_.push_back({name, type, {ne.begin(), ne.end()}, {}, nbytes, std::move(fill)});
+}
+
+std::vector<std::byte> GgufWriter::header_bytes() const {
   std::vector<std::byte> out;
   put<uint32_t>(out, 0x46554747);
   put<uint32_t>(out, 3);
@@ -183,21 +198,42 @@ std::vector<std::byte> GgufWriter::bytes() const {
     for (int64_t d : t.ne) put<int64_t>(out, d);
     put<uint32_t>(out, static_cast<uint32_t>(t.type));
     put<uint64_t>(out, offset);
-    offset += (t.data.size() + alignment_ - 1) / alignment_ * alignment_;
+    offset += (t.nbytes + alignment_ - 1) / alignment_ * alignment_;
   }
   pad_to(out, alignment_);
+  return out;
+}
+
+std::vector<std::byte> GgufWriter::tensor_bytes(const Tensor& t) const {
+  std::vector<std::byte> out;
+  if (t.fill) {
+    out.resize(t.nbytes);
+    t.fill(out);
+  } else {
+    out = t.data;
+  }
+  pad_to(out, alignment_);
+  return out;
+}
+
+std::vector<std::byte> GgufWriter::bytes() const {
+  std::vector<std::byte> out = header_bytes();
   for (const auto& t : tensors_) {
-    append(out, t.data.data(), t.data.size());
-    pad_to(out, alignment_);
+    const auto b = tensor_bytes(t);
+    append(out, b.data(), b.size());
   }
   return out;
 }
 
 void GgufWriter::write(const std::string& path) const {
-  const auto b = bytes();
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) throw Error(path + ": cannot open for writing");
-  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  const auto put_all = [&](const std::vector<std::byte>& b) {
+    f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+    if (!f) throw Error(path + ": write failed");
+  };
+  put_all(header_bytes());
+  for (const auto& t : tensors_) put_all(tensor_bytes(t));
   f.close();  // buffered bytes are written here: check that too
   if (!f) throw Error(path + ": write failed");
 }

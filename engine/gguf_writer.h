@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <span>
 #include <string>
@@ -42,6 +43,12 @@ class GgufWriter {
   void add_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne,
                   std::span<const std::byte> data);
 
+  // A tensor whose bytes are produced only while the file is written, one tensor at a time, so
+  // that a multi-gigabyte model never sits in memory whole (tern quantize, tern synth).
+  // `fill` receives exactly the tensor's byte size.
+  using FillFn = std::function<void(std::span<std::byte>)>;
+  void add_tensor_lazy(const std::string& name, TensorType type, std::span<const int64_t> ne, FillFn fill);
+
   // The whole file as bytes; write() puts them at `path` (throws tern::Error on I/O failure).
   std::vector<std::byte> bytes() const;
   void write(const std::string& path) const;
@@ -53,8 +60,14 @@ class GgufWriter {
     std::string name;
     TensorType type;
     std::vector<int64_t> ne;
-    std::vector<std::byte> data;
+    std::vector<std::byte> data;  // empty when `fill` produces it
+    size_t nbytes = 0;
+    FillFn fill;
   };
+  size_t check_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne);
+  // Header, metadata, tensor infos and padding up to the data section.
+  std::vector<std::byte> header_bytes() const;
+  std::vector<std::byte> tensor_bytes(const Tensor& t) const;
   uint32_t alignment_;
   bool alignment_implicit_ = false;  // general.alignment was added by the constructor
   std::set<std::string> keys_;

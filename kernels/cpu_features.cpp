@@ -109,7 +109,9 @@ CpuFeatures detect() { return {}; }
 std::string CpuFeatures::summary() const {
   std::string s;
   const auto add = [&](bool present, const char* name) {
-    if (present) s += (s.empty() ? "" : " ") + std::string(name);
+    if (!present) return;
+    if (!s.empty()) s += ' ';
+    s += name;
   };
   add(sse42, "sse4.2");
   add(avx, "avx");

@@ -117,6 +117,25 @@ TEST_CASE("bench reports llama-bench's fields for pp and tg", "[cli]") {
   CHECK(tern("bench -m " + kModels + "stories260K-Q8_0.gguf -o xml").code == 2);
 }
 
+TEST_CASE("synth writes a model that loads and generates; the seed fixes the bytes", "[cli]") {
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string a = (dir / ("tern_synth_a_" + std::to_string(::getpid()) + ".gguf")).string();
+  const std::string b = (dir / ("tern_synth_b_" + std::to_string(::getpid()) + ".gguf")).string();
+  REQUIRE(tern("synth " + a + " --shape tiny --type tq1_0 -s 7").code == 0);
+  REQUIRE(tern("synth " + b + " --shape tiny --type tq1_0 -s 7").code == 0);
+  CHECK(slurp(a) == slurp(b));
+  const Result info = tern("info -m " + a);
+  CHECK_THAT(info.out, Catch::Contains("blk.1.ffn_down.weight"));
+  CHECK_THAT(info.out, Catch::Contains("tq1_0"));
+  const Result gen = tern("generate -m " + a + " -p hello -n 8 --temp 0 --ignore-eos -t 1 --json");
+  REQUIRE(gen.code == 0);
+  CHECK(nlohmann::json::parse(gen.out)["tokens"].size() == 8);
+  CHECK(tern("synth " + a + " --shape huge").code == 2);
+  CHECK(tern("synth " + a + " --type q9_9").code == 2);
+  std::filesystem::remove(a);
+  std::filesystem::remove(b);
+}
+
 TEST_CASE("info prints metadata and the tensor table", "[cli]") {
   const Result r = tern("info -m " + kModels + "tiny-ternary-random-TQ1_0.gguf");
   REQUIRE(r.code == 0);
