@@ -348,13 +348,6 @@ int32_t BpeTokenizer::merge_rank(std::string_view left, std::string_view right, 
 
 namespace {
 
-struct BpeSymbol {
-  int prev = -1;
-  int next = -1;
-  size_t begin = 0;
-  size_t size = 0;  // 0 once merged into its left neighbour
-};
-
 struct BpeBigram {
   int left = 0;
   int right = 0;
@@ -378,10 +371,10 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out)
       return;
     }
   }
-  std::vector<BpeSymbol> symbols;
+  std::vector<MergeSymbol> symbols;
   symbols.reserve(word.size());
   for (size_t pos = 0; pos < word.size();) {
-    BpeSymbol s;
+    MergeSymbol s;
     s.begin = pos;
     s.size = std::min(utf8_len_from_lead(static_cast<uint8_t>(word[pos])), word.size() - pos);
     pos += s.size;
@@ -395,30 +388,18 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out)
   std::priority_queue<BpeBigram, std::vector<BpeBigram>, BpeBigramOrder> queue;
   const auto try_add = [&](int left, int right) {
     if (left < 0 || right < 0) return;
-    const BpeSymbol& l = symbols[static_cast<size_t>(left)];
-    const BpeSymbol& r = symbols[static_cast<size_t>(right)];
+    const MergeSymbol& l = symbols[static_cast<size_t>(left)];
+    const MergeSymbol& r = symbols[static_cast<size_t>(right)];
     const int32_t rank = merge_rank(word.substr(l.begin, l.size), word.substr(r.begin, r.size), scratch);
     if (rank < 0) return;
     queue.push(BpeBigram{left, right, rank, l.size + r.size});
   };
   for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
 
-  while (!queue.empty()) {
-    const BpeBigram b = queue.top();
-    queue.pop();
-    BpeSymbol& l = symbols[static_cast<size_t>(b.left)];
-    BpeSymbol& r = symbols[static_cast<size_t>(b.right)];
-    if (l.size == 0 || r.size == 0 || l.size + r.size != b.size) continue;
-    l.size += r.size;
-    r.size = 0;
-    l.next = r.next;
-    if (r.next >= 0) symbols[static_cast<size_t>(r.next)].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
+  run_merges(symbols, queue, try_add);
 
   for (int i = 0; i != -1; i = symbols[static_cast<size_t>(i)].next) {
-    const BpeSymbol& s = symbols[static_cast<size_t>(i)];
+    const MergeSymbol& s = symbols[static_cast<size_t>(i)];
     const std::string_view piece = word.substr(s.begin, s.size);
     if (auto id = find_token(piece)) {
       out.push_back(*id);

@@ -86,4 +86,33 @@ class BpeTokenizer final : public TokenizerCommon {
   StringIndex merge_ranks_;  // "left right" -> rank
 };
 
+// A piece of the text during pair merging (both tokenizers): a doubly linked list over the
+// input, where a symbol merged into its left neighbour keeps size 0.
+struct MergeSymbol {
+  int prev = -1;
+  int next = -1;
+  size_t begin = 0;  // byte offset into the text being merged
+  size_t size = 0;   // 0 once merged into its left neighbour
+};
+
+// Pops queued pairs in priority order and merges them, as llama.cpp's SPM and BPE tokenizers do.
+// A queued pair records its merged length; symbols only grow, so a different length now means the
+// entry is stale. try_add(left, right) queues the pair of two live symbols if it may merge.
+template <typename Queue, typename TryAdd>
+void run_merges(std::vector<MergeSymbol>& symbols, Queue& queue, TryAdd&& try_add) {
+  while (!queue.empty()) {
+    const auto b = queue.top();
+    queue.pop();
+    MergeSymbol& l = symbols[static_cast<size_t>(b.left)];
+    MergeSymbol& r = symbols[static_cast<size_t>(b.right)];
+    if (l.size == 0 || r.size == 0 || l.size + r.size != b.size) continue;
+    l.size += r.size;
+    r.size = 0;
+    l.next = r.next;
+    if (r.next >= 0) symbols[static_cast<size_t>(r.next)].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+}
+
 }  // namespace tern

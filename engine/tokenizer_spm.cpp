@@ -14,13 +14,6 @@ namespace {
 
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
 
-struct Symbol {
-  int prev = -1;
-  int next = -1;
-  size_t begin = 0;  // byte offset into the escaped text
-  size_t size = 0;   // 0 once merged into its left neighbour
-};
-
 struct Bigram {
   int left = 0;
   int right = 0;
@@ -110,10 +103,10 @@ void SpmTokenizer::encode_text(std::string_view fragment, bool space_prefix, std
     }
   }
 
-  std::vector<Symbol> symbols;
+  std::vector<MergeSymbol> symbols;
   symbols.reserve(text.size());
   for (size_t pos = 0; pos < text.size();) {
-    Symbol s;
+    MergeSymbol s;
     s.begin = pos;
     s.size = std::min(utf8_len_from_lead(static_cast<uint8_t>(text[pos])), text.size() - pos);
     pos += s.size;
@@ -126,8 +119,8 @@ void SpmTokenizer::encode_text(std::string_view fragment, bool space_prefix, std
   std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
   const auto try_add = [&](int left, int right) {
     if (left < 0 || right < 0) return;
-    const Symbol& l = symbols[static_cast<size_t>(left)];
-    const Symbol& r = symbols[static_cast<size_t>(right)];
+    const MergeSymbol& l = symbols[static_cast<size_t>(left)];
+    const MergeSymbol& r = symbols[static_cast<size_t>(right)];
     const std::string_view joined(text.data() + l.begin, l.size + r.size);
     const auto id = find_token(joined);
     if (!id) return;
@@ -137,24 +130,12 @@ void SpmTokenizer::encode_text(std::string_view fragment, bool space_prefix, std
 
   for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
 
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& l = symbols[static_cast<size_t>(b.left)];
-    Symbol& r = symbols[static_cast<size_t>(b.right)];
-    if (l.size == 0 || r.size == 0 || l.size + r.size != b.size) continue;
-    l.size += r.size;
-    r.size = 0;
-    l.next = r.next;
-    if (r.next >= 0) symbols[static_cast<size_t>(r.next)].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
+  run_merges(symbols, queue, try_add);
 
   // Every merged symbol is a vocabulary token (it was queued only if it was one), so only single
   // characters can miss; they fall back to their bytes. llama.cpp's rev_merge lookup never fires.
   for (int i = 0; i != -1; i = symbols[static_cast<size_t>(i)].next) {
-    const Symbol& s = symbols[static_cast<size_t>(i)];
+    const MergeSymbol& s = symbols[static_cast<size_t>(i)];
     const std::string_view piece(text.data() + s.begin, s.size);
     if (auto id = find_token(piece)) {
       out.push_back(*id);
