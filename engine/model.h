@@ -35,9 +35,10 @@ struct ModelHparams {
   int32_t n_embd_kv() const { return head_dim * n_head_kv; }
 };
 
-// Per-call state of a forward pass: thread count and scratch buffers owned by the caller
-// (a Session) so that the token loop does not allocate.
+// Per-call state of a forward pass: scratch buffers owned by the caller (a Session) so that the
+// token loop does not allocate.
 struct ForwardContext;
+class ThreadPool;
 
 class Model {
  public:
@@ -53,9 +54,9 @@ class Model {
   // Scratch sized for up to n_batch tokens at once and a context of n_ctx.
   virtual std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch) const = 0;
   // Runs tokens at positions pos0.. through the model, appending their K/V to the cache, and
-  // writes the last token's logits (n_vocab floats) into `logits`.
+  // writes the last token's logits (n_vocab floats) into `logits`. Parallel work runs on `pool`.
   virtual void forward(std::span<const TokenId> tokens, int32_t pos0, KvCache& cache,
-                       ForwardContext& ctx, int n_threads, std::span<float> logits) const = 0;
+                       ForwardContext& ctx, ThreadPool& pool, std::span<float> logits) const = 0;
 
  protected:
   Model(GgufFile file, ModelHparams hparams, std::unique_ptr<Tokenizer> tokenizer)

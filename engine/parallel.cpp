@@ -1,31 +1,19 @@
-// OpenMP row splitting and hwloc core counting.
+// Row splitting on the pool, and hwloc core counting.
 #include "engine/parallel.h"
 
 #include <hwloc.h>
-#include <omp.h>
 
 #include <algorithm>
 
 namespace tern {
-namespace {
-constexpr int64_t kMinParallelWork = 1 << 16;  // ~65k MACs: below this a fork/join costs more
-}
 
-void parallel_rows(int n_threads, int64_t n_rows, int64_t work,
-                   const std::function<void(int64_t, int64_t)>& fn) {
-  const int nt = static_cast<int>(std::min<int64_t>(n_threads, n_rows));
-  if (nt <= 1 || work < kMinParallelWork) {
-    fn(0, n_rows);
+void parallel_rows(ThreadPool& pool, int64_t n_rows, int64_t work,
+                   FunctionRef<void(int64_t, int64_t)> fn) {
+  if (pool.n_threads() <= 1 || n_rows <= 1 || work < kMinParallelWork) {
+    if (n_rows > 0) fn(0, n_rows);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    const int64_t t = omp_get_thread_num();
-    const int64_t n = omp_get_num_threads();
-    const int64_t r0 = n_rows * t / n;
-    const int64_t r1 = n_rows * (t + 1) / n;
-    if (r0 < r1) fn(r0, r1);
-  }
+  pool.parallel_for(n_rows, fn);
 }
 
 int default_thread_count() {

@@ -14,7 +14,7 @@ Session::Session(const Model& model, const SessionOptions& o) : model_(model) {
   if (o.n_ctx < 0) throw Error("context size must be positive, got " + std::to_string(o.n_ctx));
   if (o.n_batch <= 0) throw Error("batch size must be positive, got " + std::to_string(o.n_batch));
   n_batch_ = std::min(o.n_batch, n_ctx_);
-  n_threads_ = o.n_threads > 0 ? o.n_threads : default_thread_count();
+  pool_ = std::make_unique<ThreadPool>(o.n_threads > 0 ? o.n_threads : default_thread_count());
   cache_ = std::make_unique<ContiguousKvCache>(hp.n_layer, n_ctx_, hp.n_embd_kv());
   ctx_ = model.make_context(n_ctx_, n_batch_);
   logits_.resize(static_cast<size_t>(hp.n_vocab));
@@ -28,7 +28,7 @@ std::span<const float> Session::decode(std::span<const TokenId> tokens) {
   }
   for (size_t i = 0; i < tokens.size(); i += static_cast<size_t>(n_batch_)) {
     const auto chunk = tokens.subspan(i, std::min(tokens.size() - i, static_cast<size_t>(n_batch_)));
-    model_.forward(chunk, n_past_, *cache_, *ctx_, n_threads_, logits_);
+    model_.forward(chunk, n_past_, *cache_, *ctx_, *pool_, logits_);
     n_past_ += static_cast<int32_t>(chunk.size());
   }
   return logits_;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/model.h"
+#include "engine/thread_pool.h"
 
 namespace tern {
 
@@ -29,7 +30,7 @@ class Session {
 
   int32_t n_past() const { return n_past_; }
   int32_t n_ctx() const { return n_ctx_; }
-  int n_threads() const { return n_threads_; }
+  int n_threads() const { return pool_->n_threads(); }
   void reset() { n_past_ = 0; }
   const Model& model() const { return model_; }
 
@@ -37,8 +38,8 @@ class Session {
   const Model& model_;
   int32_t n_ctx_;
   int32_t n_batch_;
-  int n_threads_;
   int32_t n_past_ = 0;
+  std::unique_ptr<ThreadPool> pool_;  // the session's threads, started once (a pointer: movable)
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<ForwardContext> ctx_;
   std::vector<float> logits_;

@@ -12,14 +12,17 @@ namespace tern::quant {
 void dequantize_row_f32(const void* src, float* dst, int64_t n);
 void quantize_row_f32(const float* src, void* dst, int64_t n);
 float vec_dot_f32(int64_t n, const void* weights, const void* activations);
+float vec_dot_f32_sgemm(int64_t n, const void* weights, const void* activations);  // n % 16 == 0
 
 void dequantize_row_f16(const void* src, float* dst, int64_t n);
 void quantize_row_f16(const float* src, void* dst, int64_t n);
 float vec_dot_f16(int64_t n, const void* weights, const void* activations);
+float vec_dot_f16_sgemm(int64_t n, const void* weights, const void* activations);  // n % 16 == 0
 
 void dequantize_row_bf16(const void* src, float* dst, int64_t n);
 void quantize_row_bf16(const float* src, void* dst, int64_t n);
 float vec_dot_bf16(int64_t n, const void* weights, const void* activations);
+float vec_dot_bf16_sgemm(int64_t n, const void* weights, const void* activations);  // n % 32 == 0
 
 void dequantize_row_q8_0(const void* src, float* dst, int64_t n);
 void quantize_row_q8_0(const float* src, void* dst, int64_t n);             // weights (*_ref)
@@ -29,6 +32,7 @@ float vec_dot_q8_0_q8_0(int64_t n, const void* weights, const void* activations)
 void dequantize_row_q4_0(const void* src, float* dst, int64_t n);
 void quantize_row_q4_0(const float* src, void* dst, int64_t n);
 float vec_dot_q4_0_q8_0(int64_t n, const void* weights, const void* activations);
+float vec_dot_q4_0_q8_0_repacked(int64_t n, const void* weights, const void* activations);
 
 void dequantize_row_tq1_0(const void* src, float* dst, int64_t n);
 void quantize_row_tq1_0(const float* src, void* dst, int64_t n);

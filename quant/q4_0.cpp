@@ -78,4 +78,21 @@ float vec_dot_q4_0_q8_0(int64_t n, const void* weights, const void* activations)
   return sum_dot_lanes(acc);
 }
 
+// On AVX2 machines llama.cpp repacks every Q4_0 matrix whose row count is a multiple of 8 into
+// 8-row interleaved blocks (block_q4_0x8) at load time and multiplies it with
+// ggml_gemv_q4_0_8x8_q8_0 / ggml_gemm_q4_0_8x8_q8_0 instead of vec_dot. Those keep one f32
+// accumulator per output and add each block's exact integer dot in block order:
+// acc = fma(float(block sum), d_w * d_a, acc). (The product of two halves is exact in f32.)
+float vec_dot_q4_0_q8_0_repacked(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ4_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  float acc = 0.0f;
+  for (int64_t b = 0; b < n / kQk4_0; ++b) {
+    int32_t sum = 0;
+    for (int k = 0; k < kQk4_0; ++k) sum += q4_0_code(w[b], k) * int32_t{a[b].qs[k]};
+    acc = std::fma(static_cast<float>(sum), fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d), acc);
+  }
+  return acc;
+}
+
 }  // namespace tern::quant

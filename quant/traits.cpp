@@ -14,20 +14,25 @@ namespace {
 using TT = TensorType;
 
 // Ordered by GGUF type id. vec_dot_type and from_float mirror llama.cpp's CPU type_traits.
+// vec_dot_sgemm and vec_dot_repacked are left out (nullptr) where llama.cpp has no such kernel.
 constexpr std::array<TypeTraits, 8> kTypeTraits = {{
     {TT::F32, "f32", 1, sizeof(float), false, TT::F32, quant::dequantize_row_f32,
-     quant::quantize_row_f32, quant::quantize_row_f32, quant::vec_dot_f32},
+     quant::quantize_row_f32, quant::quantize_row_f32, quant::vec_dot_f32,
+     quant::vec_dot_f32_sgemm},
     {TT::F16, "f16", 1, sizeof(uint16_t), false, TT::F16, quant::dequantize_row_f16,
-     quant::quantize_row_f16, quant::quantize_row_f16, quant::vec_dot_f16},
+     quant::quantize_row_f16, quant::quantize_row_f16, quant::vec_dot_f16,
+     quant::vec_dot_f16_sgemm},
     {TT::Q4_0, "q4_0", kQk4_0, sizeof(BlockQ4_0), true, TT::Q8_0, quant::dequantize_row_q4_0,
-     quant::quantize_row_q4_0, quant::quantize_row_q4_0, quant::vec_dot_q4_0_q8_0},
+     quant::quantize_row_q4_0, quant::quantize_row_q4_0, quant::vec_dot_q4_0_q8_0, nullptr,
+     quant::vec_dot_q4_0_q8_0_repacked},
     {TT::Q8_0, "q8_0", kQk8_0, sizeof(BlockQ8_0), true, TT::Q8_0, quant::dequantize_row_q8_0,
      quant::quantize_row_q8_0, quant::quantize_row_q8_0_activation, quant::vec_dot_q8_0_q8_0},
     // Activation-only: no file weights, no dot of its own.
     {TT::Q8_K, "q8_K", kQkK, sizeof(BlockQ8_K), true, TT::Q8_K, quant::dequantize_row_q8_K, nullptr,
      quant::quantize_row_q8_K, nullptr},
     {TT::BF16, "bf16", 1, sizeof(uint16_t), false, TT::BF16, quant::dequantize_row_bf16,
-     quant::quantize_row_bf16, quant::quantize_row_bf16, quant::vec_dot_bf16},
+     quant::quantize_row_bf16, quant::quantize_row_bf16, quant::vec_dot_bf16,
+     quant::vec_dot_bf16_sgemm},
     {TT::TQ1_0, "tq1_0", kQkK, sizeof(BlockTQ1_0), true, TT::Q8_K, quant::dequantize_row_tq1_0,
      quant::quantize_row_tq1_0, quant::quantize_row_tq1_0, quant::vec_dot_tq1_0_q8_K},
     {TT::TQ2_0, "tq2_0", kQkK, sizeof(BlockTQ2_0), true, TT::Q8_K, quant::dequantize_row_tq2_0,
@@ -61,6 +66,20 @@ const TypeTraits& type_traits(TensorType type) {
   // error, since file ids go through find_type_traits.
   if (t == nullptr) std::abort();
   return *t;
+}
+
+VecDotFn select_matmul_dot(const TypeTraits& w, int64_t n_rows, int64_t k, int64_t n_x) {
+  // ggml_aarch64_get_optimal_repack_type: Q4_0 with a row count divisible by 8 is repacked on
+  // AVX2 machines, and then always multiplied by the interleaved gemv/gemm kernels.
+  if (w.vec_dot_repacked != nullptr && n_rows % 8 == 0) return w.vec_dot_repacked;
+  // ggml_compute_forward_mul_mat tries llamafile_sgemm first; it only takes batches of two or more
+  // rows, and tinyBLAS<16, __m512> declines k % 16 != 0 and row counts not divisible by 4.
+  // (The BF16 kernel, tinyBLAS<32, __m512, __m512bh>, steps 32 elements at a time.)
+  const int64_t k_step = w.type == TensorType::BF16 ? 32 : 16;
+  if (w.vec_dot_sgemm != nullptr && n_x >= 2 && k % k_step == 0 && n_rows % 4 == 0) {
+    return w.vec_dot_sgemm;
+  }
+  return w.vec_dot;
 }
 
 std::span<const TypeTraits> all_type_traits() {

@@ -44,6 +44,13 @@ struct TypeTraits {
   // llama.cpp's x86 CPU from_float (which rounds differently from the reference quantizer for Q8_0).
   QuantizeRowFn from_float;
   VecDotFn vec_dot;  // nullptr where the type is only an activation format (Q8_K)
+  // llama.cpp's x86 CPU backend does not multiply every matrix with vec_dot (select_matmul_dot
+  // says when). These dots have the same exact products, summed in the association of the kernel
+  // it uses instead; nullptr where that kernel never runs for the type (its results equal
+  // vec_dot's, as tinyBLAS's Q8_0/Q4_0 kernels do).
+  VecDotFn vec_dot_sgemm = nullptr;     // llamafile tinyBLAS, batches of >= 2 rows (F32, F16:
+                                        // n % 16 == 0; BF16: n % 32 == 0)
+  VecDotFn vec_dot_repacked = nullptr;  // matrices repacked into 8-row interleaved blocks (Q4_0)
 };
 
 // Traits for a GGUF type id, or nullptr when tern does not know the id.
@@ -52,6 +59,12 @@ const TypeTraits& type_traits(TensorType type);
 std::span<const TypeTraits> all_type_traits();
 // Parses "q4_0", "Q4_0", "tq2_0", ... (case-insensitive).
 std::optional<TensorType> parse_type_name(std::string_view name);
+
+// The dot llama.cpp's x86 CPU backend (AVX-512 build) computes every output of a matrix product
+// with: a weight matrix of n_rows rows of k elements of type w, times a batch of n_x activation
+// rows. Different kernels round differently, and greedy output is only token-identical with the
+// same one.
+VecDotFn select_matmul_dot(const TypeTraits& w, int64_t n_rows, int64_t k, int64_t n_x);
 
 // Bytes of one row of n elements; n must be a multiple of the block size (checked by callers).
 inline size_t row_bytes(const TypeTraits& t, int64_t n) {

@@ -69,7 +69,7 @@ TEST_CASE("generate --json gives llama.cpp's greedy ids and the same text as str
   CHECK_THAT(s.err, Catch::Contains("tok/s"));  // the timing line goes to stderr
 }
 
-TEST_CASE("-f and --no-mmap give the same text as -p with a mapped file", "[cli]") {
+TEST_CASE("a prompt file and --no-mmap give the same tokens as -p with a mapped file", "[cli]") {
   const auto prompt_file = std::filesystem::temp_directory_path() / ("tern_cli_prompt_" + std::to_string(::getpid()));
   std::ofstream(prompt_file) << "Once upon a time";
   const std::string m = "-m " + kModels + "tiny-ternary-random-TQ1_0.gguf --temp 0 --ignore-eos -n 16 -t 1 --json";

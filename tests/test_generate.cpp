@@ -2,6 +2,7 @@
 // token ids (reference/generate.json), and the F32 models' first-position logits must agree.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -81,20 +82,47 @@ TEST_CASE("first-position logits agree with llama.cpp", "[generate]") {
   }
 }
 
-TEST_CASE("batch size and thread count do not change the logits", "[generate]") {
-  for (const char* name : {"stories260K-Q4_0.gguf", "tiny-ternary-random-TQ2_0.gguf"}) {
+TEST_CASE("thread count does not change the logits", "[generate]") {
+  for (const char* name :
+       {"stories260K-Q4_0.gguf", "stories260K-F16.gguf", "tiny-ternary-random-TQ2_0.gguf"}) {
+    for (const int32_t n_batch : {512, 1}) {
+      DYNAMIC_SECTION(name << " n_batch " << n_batch) {
+        auto model = tern::Model::load(kModels + name);
+        const auto prompt =
+            model->tokenizer().encode("Once upon a time, there was a cat who", true);
+        tern::Session one(*model, {.n_ctx = 64, .n_batch = n_batch, .n_threads = 1});
+        const auto l1 = one.decode(prompt);
+        const std::vector<float> want(l1.begin(), l1.end());
+        // Threads split a product's rows; each row's arithmetic is the same.
+        tern::Session two(*model, {.n_ctx = 64, .n_batch = n_batch, .n_threads = 2});
+        const auto l2 = two.decode(prompt);
+        CHECK(std::vector<float>(l2.begin(), l2.end()) == want);
+        CHECK(two.n_past() == static_cast<int32_t>(prompt.size()));
+      }
+    }
+  }
+}
+
+// llama.cpp multiplies a batch of tokens with other kernels than a single token (llamafile's sgemm,
+// batched attention), which round differently, and tern follows it (n_batch plays the part of
+// llama.cpp's n_ubatch). So the prompt's logits may depend on the batch size in the last bits, as
+// they do in llama.cpp, but no more than that.
+TEST_CASE("batch size changes the logits only by rounding", "[generate]") {
+  for (const char* name :
+       {"stories260K-Q4_0.gguf", "stories260K-F16.gguf", "tiny-ternary-random-TQ2_0.gguf"}) {
     DYNAMIC_SECTION(name) {
       auto model = tern::Model::load(kModels + name);
       const auto prompt = model->tokenizer().encode("Once upon a time, there was a cat who", true);
       tern::Session batched(*model, {.n_ctx = 64, .n_batch = 512, .n_threads = 1});
       const auto lb = batched.decode(prompt);
       const std::vector<float> want(lb.begin(), lb.end());
-
-      // One token per forward pass, two threads: each row's arithmetic is the same.
-      tern::Session stepped(*model, {.n_ctx = 64, .n_batch = 1, .n_threads = 2});
+      tern::Session stepped(*model, {.n_ctx = 64, .n_batch = 1, .n_threads = 1});
       const auto ls = stepped.decode(prompt);
-      CHECK(std::vector<float>(ls.begin(), ls.end()) == want);
-      CHECK(stepped.n_past() == static_cast<int32_t>(prompt.size()));
+      float scale = 0.0f;
+      for (float v : want) scale = std::max(scale, std::fabs(v));
+      for (size_t i = 0; i < want.size(); ++i) CHECK(std::fabs(ls[i] - want[i]) <= 1e-3f * scale);
+      CHECK(std::max_element(ls.begin(), ls.end()) - ls.begin() ==
+            std::max_element(want.begin(), want.end()) - want.begin());
     }
   }
 }

@@ -518,6 +518,66 @@ TEST_CASE("quantized dots are bit-identical to llama.cpp's x86 results", "[quant
   }
 }
 
+// llama.cpp's float dots and its other matrix kernels, recorded the same way on the machine tern
+// is checked against (Zen 4: AVX-512 and AVX512-BF16). ggml_vec_dot_* for n = 223: three 64-wide
+// steps and a 31-element tail (16 + 8 rounded products, then 7 FMAs for f32; a double sum for f16
+// and bf16). llamafile's sgemm (a 4-row matrix times 2 columns) for n = 256. Q4_0 repacked into
+// 8-row interleaved blocks (gemv for one column, gemm for four give the same bits) for n = 4096.
+// Inputs as above; the float types convert both rows with from_float.
+TEST_CASE("float dots and matrix kernels are bit-identical to llama.cpp's x86 results",
+          "[quant][dot][golden]") {
+  struct Golden {
+    TensorType type;
+    int64_t n;
+    tern::VecDotFn TypeTraits::*dot;
+    std::array<uint32_t, 2> bits;  // seeds 1, 2
+  };
+  const Golden g = GENERATE(
+      Golden{TensorType::F32, 223, &TypeTraits::vec_dot, {0x40cf0728, 0x3eb96012}},
+      Golden{TensorType::F16, 223, &TypeTraits::vec_dot, {0x40cf0ac8, 0x3eb99ed2}},
+      Golden{TensorType::BF16, 223, &TypeTraits::vec_dot, {0x40cf82e3, 0x3ebd1f40}},
+      Golden{TensorType::F32, 256, &TypeTraits::vec_dot_sgemm, {0x40c281bc, 0x40905a20}},
+      Golden{TensorType::F16, 256, &TypeTraits::vec_dot_sgemm, {0x40c283b6, 0x4090618c}},
+      Golden{TensorType::BF16, 256, &TypeTraits::vec_dot_sgemm, {0x40c32d7d, 0x40909ab2}},
+      Golden{TensorType::Q4_0, 4096, &TypeTraits::vec_dot_repacked, {0x418ee5a7, 0xc01ec704}});
+  const TypeTraits& wt = tern::type_traits(g.type);
+  const TypeTraits& at = tern::type_traits(wt.vec_dot_type);
+  const tern::VecDotFn dot = wt.*g.dot;
+  REQUIRE(dot != nullptr);
+  for (uint64_t seed = 1; seed <= 2; ++seed) {
+    INFO(wt.name << " n " << g.n << " seed " << seed);
+    const auto w = quantize(wt, portable_row(seed, g.n, false));
+    const auto a = from_float(at, portable_row(seed + 100, g.n, false));
+    CHECK(tern::fp32_to_bits(dot(g.n, w.data(), a.data())) == g.bits[seed - 1]);
+  }
+}
+
+// Which of those kernels llama.cpp's CPU backend runs: repacking depends on the matrix's row count,
+// sgemm on the batch size, k and the row count (see select_matmul_dot).
+TEST_CASE("select_matmul_dot follows llama.cpp's choice of kernel", "[quant][dot]") {
+  const TypeTraits& f32 = tern::type_traits(TensorType::F32);
+  const TypeTraits& f16 = tern::type_traits(TensorType::F16);
+  const TypeTraits& bf16 = tern::type_traits(TensorType::BF16);
+  const TypeTraits& q4 = tern::type_traits(TensorType::Q4_0);
+  const TypeTraits& q8 = tern::type_traits(TensorType::Q8_0);
+  // Q4_0: rows divisible by 8 are repacked, whatever the batch; otherwise vec_dot (tinyBLAS's
+  // Q4_0 kernel rounds like vec_dot, so there is no separate sgemm dot).
+  CHECK(tern::select_matmul_dot(q4, 64, 64, 1) == q4.vec_dot_repacked);
+  CHECK(tern::select_matmul_dot(q4, 512, 256, 7) == q4.vec_dot_repacked);
+  CHECK(tern::select_matmul_dot(q4, 172, 64, 1) == q4.vec_dot);
+  CHECK(tern::select_matmul_dot(q4, 172, 64, 5) == q4.vec_dot);
+  CHECK(tern::select_matmul_dot(q8, 64, 64, 5) == q8.vec_dot);
+  // Float types: sgemm for batches of two or more when k and the row count fit tinyBLAS.
+  CHECK(tern::select_matmul_dot(f32, 64, 64, 1) == f32.vec_dot);
+  CHECK(tern::select_matmul_dot(f32, 64, 64, 2) == f32.vec_dot_sgemm);
+  CHECK(tern::select_matmul_dot(f32, 172, 64, 2) == f32.vec_dot_sgemm);
+  CHECK(tern::select_matmul_dot(f32, 64, 172, 2) == f32.vec_dot);  // k % 16 != 0
+  CHECK(tern::select_matmul_dot(f16, 66, 64, 2) == f16.vec_dot);   // rows % 4 != 0
+  CHECK(tern::select_matmul_dot(f16, 32, 48, 3) == f16.vec_dot_sgemm);
+  CHECK(tern::select_matmul_dot(bf16, 32, 48, 3) == bf16.vec_dot);  // BF16 steps 32 elements
+  CHECK(tern::select_matmul_dot(bf16, 32, 64, 3) == bf16.vec_dot_sgemm);
+}
+
 // ------------------------------------------------------------------------------------------------
 // 4. The two Q8_0 quantizers.
 

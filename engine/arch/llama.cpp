@@ -42,14 +42,14 @@ class LlamaModel final : public Model {
 
   std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch) const override;
   void forward(std::span<const TokenId> tokens, int32_t pos0, KvCache& cache, ForwardContext& ctx,
-               int n_threads, std::span<float> logits) const override;
+               ThreadPool& pool, std::span<float> logits) const override;
 
  private:
   void bind_tensors();
   // Converts n rows of k floats to the activation type `w` pairs with; returns the row stride.
   size_t convert_rows(const MatrixWeight& w, const float* x, int64_t n, LlamaContext& c) const;
   void matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_stride, int64_t n, float* y,
-              int n_threads) const;
+              ThreadPool& pool) const;
 
   MatrixWeight token_embd_, output_;
   NormWeight output_norm_;
@@ -119,15 +119,16 @@ size_t LlamaModel::convert_rows(const MatrixWeight& w, const float* x, int64_t n
 }
 
 void LlamaModel::matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_stride, int64_t n,
-                        float* y, int n_threads) const {
+                        float* y, ThreadPool& pool) const {
   const auto& kt = kernels::active_table();
-  parallel_rows(n_threads, w.rows, w.rows * w.k * n, [&](int64_t r0, int64_t r1) {
-    kt.matmul(*w.traits, w.data, w.row_stride, c.act.data(), x_stride, n, w.k, y, w.rows, r0, r1);
+  parallel_rows(pool, w.rows, w.rows * w.k * n, [&](int64_t r0, int64_t r1) {
+    kt.matmul(*w.traits, w.data, w.row_stride, w.rows, c.act.data(), x_stride, n, w.k, y, w.rows,
+              r0, r1);
   });
 }
 
 void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache& cache,
-                         ForwardContext& fctx, int n_threads, std::span<float> logits) const {
+                         ForwardContext& fctx, ThreadPool& pool, std::span<float> logits) const {
   auto& c = static_cast<LlamaContext&>(fctx);
   const auto& hp = hparams_;
   const auto& kt = kernels::active_table();
@@ -144,6 +145,10 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
   const int64_t head_dim = hp.head_dim, n_pairs = hp.n_rot / 2;
   const int64_t group = hp.n_head / hp.n_head_kv;
   const float kq_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  // llama.cpp's attention graph spans the first n_kv cache cells: every cell in use, padded to a
+  // multiple of 32 (llama_kv_cache_get_padding without flash attention). The kernel needs it to
+  // sum in llama.cpp's order.
+  const int64_t n_kv = (pos0 + n + 31) / 32 * 32;
 
   for (int64_t i = 0; i < n; ++i) {
     const TokenId t = tokens[static_cast<size_t>(i)];
@@ -159,11 +164,11 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
       kt.rms_norm(c.x.data() + i * n_embd, l.attn_norm.data(), c.xn.data() + i * n_embd, n_embd, hp.norm_eps);
     }
     size_t stride = convert_rows(l.wq, c.xn.data(), n, c);
-    matmul(l.wq, c, stride, n, c.q.data(), n_threads);
+    matmul(l.wq, c, stride, n, c.q.data(), pool);
     if (l.wk.traits->vec_dot_type != l.wq.traits->vec_dot_type) stride = convert_rows(l.wk, c.xn.data(), n, c);
-    matmul(l.wk, c, stride, n, c.k.data(), n_threads);
+    matmul(l.wk, c, stride, n, c.k.data(), pool);
     if (l.wv.traits->vec_dot_type != l.wk.traits->vec_dot_type) stride = convert_rows(l.wv, c.xn.data(), n, c);
-    matmul(l.wv, c, stride, n, c.v.data(), n_threads);
+    matmul(l.wv, c, stride, n, c.v.data(), pool);
 
     for (int64_t i = 0; i < n; ++i) {
       const float* cs = c.rope_cos_sin.data() + static_cast<size_t>(pos0 + i) * n_pairs * 2;
@@ -177,35 +182,42 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
       for (int64_t h = 0; h < hp.n_head; ++h) {
         const int64_t hkv = h / group;
         kt.attention(c.q.data() + i * n_embd + h * head_dim, kv.k + hkv * head_dim, kv.pos_stride,
-                     kv.v + hkv * head_dim, kv.pos_stride, n_pos, head_dim, kq_scale,
+                     kv.v + hkv * head_dim, kv.pos_stride, n_pos, n_kv, n, head_dim, kq_scale,
                      c.attn.data() + i * n_embd + h * head_dim, c.scores.data());
       }
     }
     stride = convert_rows(l.wo, c.attn.data(), n, c);
-    matmul(l.wo, c, stride, n, c.xn.data(), n_threads);
+    matmul(l.wo, c, stride, n, c.xn.data(), pool);
     for (int64_t j = 0; j < n * n_embd; ++j) c.x[static_cast<size_t>(j)] += c.xn[static_cast<size_t>(j)];
 
-    // Feed-forward block.
-    for (int64_t i = 0; i < n; ++i) {
-      kt.rms_norm(c.x.data() + i * n_embd, l.ffn_norm.data(), c.xn.data() + i * n_embd, n_embd, hp.norm_eps);
+    // Feed-forward block. Only the last token's output is needed after the last layer, and
+    // llama.cpp drops the other rows there (inp_out_ids) before the FFN: doing the same keeps its
+    // matrix products single-row (vec_dot order, not sgemm order) and saves the work.
+    const int64_t f0 = il + 1 == hp.n_layer ? n - 1 : 0;
+    const int64_t nf = n - f0;
+    float* xf = c.x.data() + f0 * n_embd;
+    for (int64_t i = 0; i < nf; ++i) {
+      kt.rms_norm(xf + i * n_embd, l.ffn_norm.data(), c.xn.data() + i * n_embd, n_embd,
+                  hp.norm_eps);
     }
-    stride = convert_rows(l.w_gate, c.xn.data(), n, c);
-    matmul(l.w_gate, c, stride, n, c.gate.data(), n_threads);
-    if (l.w_up.traits->vec_dot_type != l.w_gate.traits->vec_dot_type) stride = convert_rows(l.w_up, c.xn.data(), n, c);
-    matmul(l.w_up, c, stride, n, c.up.data(), n_threads);
-    for (int64_t i = 0; i < n; ++i) {
+    stride = convert_rows(l.w_gate, c.xn.data(), nf, c);
+    matmul(l.w_gate, c, stride, nf, c.gate.data(), pool);
+    if (l.w_up.traits->vec_dot_type != l.w_gate.traits->vec_dot_type)
+      stride = convert_rows(l.w_up, c.xn.data(), nf, c);
+    matmul(l.w_up, c, stride, nf, c.up.data(), pool);
+    for (int64_t i = 0; i < nf; ++i) {
       kt.silu_mul(c.gate.data() + i * n_ff, c.up.data() + i * n_ff, c.gate.data() + i * n_ff, n_ff);
     }
-    stride = convert_rows(l.w_down, c.gate.data(), n, c);
-    matmul(l.w_down, c, stride, n, c.xn.data(), n_threads);
-    for (int64_t j = 0; j < n * n_embd; ++j) c.x[static_cast<size_t>(j)] += c.xn[static_cast<size_t>(j)];
+    stride = convert_rows(l.w_down, c.gate.data(), nf, c);
+    matmul(l.w_down, c, stride, nf, c.xn.data(), pool);
+    for (int64_t j = 0; j < nf * n_embd; ++j) xf[j] += c.xn[static_cast<size_t>(j)];
   }
 
   // Output head for the last token only.
   const float* last = c.x.data() + (n - 1) * n_embd;
   kt.rms_norm(last, output_norm_.data(), c.xn.data(), n_embd, hp.norm_eps);
   const size_t stride = convert_rows(output_, c.xn.data(), 1, c);
-  matmul(output_, c, stride, 1, logits.data(), n_threads);
+  matmul(output_, c, stride, 1, logits.data(), pool);
 }
 
 }  // namespace

@@ -5,13 +5,14 @@
 
 namespace tern::kernels::scalar {
 
-void matmul(const TypeTraits& w_type, const std::byte* w, size_t w_stride, const std::byte* x,
-            size_t x_stride, int64_t n_x, int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+            const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y, int64_t ldy,
+            int64_t r0, int64_t r1);
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 void rope(float* x, int64_t n_heads, int64_t head_dim, const float* cos_sin, int64_t n_pairs);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uint16_t* v,
-               size_t v_pos_stride, int64_t n_pos, int64_t head_dim, float scale, float* out,
-               float* scratch);
+               size_t v_pos_stride, int64_t n_pos, int64_t n_kv, int64_t n_batch, int64_t head_dim,
+               float scale, float* out, float* scratch);
 
 }  // namespace tern::kernels::scalar
