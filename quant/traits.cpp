@@ -5,6 +5,7 @@
 
 #include "quant/blocks.h"
 #include "quant/formats.h"
+#include "quant/kquants.h"
 #include "quant/types.h"
 
 namespace tern {
@@ -15,7 +16,7 @@ using TT = TensorType;
 
 // Ordered by GGUF type id. vec_dot_type and from_float mirror llama.cpp's CPU type_traits.
 // vec_dot_sgemm and vec_dot_repacked are left out (nullptr) where llama.cpp has no such kernel.
-constexpr std::array<TypeTraits, 8> kTypeTraits = {{
+constexpr std::array<TypeTraits, 13> kTypeTraits = {{
     {TT::F32, "f32", 1, sizeof(float), false, TT::F32, quant::dequantize_row_f32,
      quant::quantize_row_f32, quant::quantize_row_f32, quant::vec_dot_f32,
      quant::vec_dot_f32_sgemm},
@@ -27,6 +28,12 @@ constexpr std::array<TypeTraits, 8> kTypeTraits = {{
      quant::vec_dot_q4_0_q8_0_repacked},
     {TT::Q8_0, "q8_0", kQk8_0, sizeof(BlockQ8_0), true, TT::Q8_0, quant::dequantize_row_q8_0,
      quant::quantize_row_q8_0, quant::quantize_row_q8_0_activation, quant::vec_dot_q8_0_q8_0},
+    {TT::Q4_K, "q4_K", kQkK, sizeof(BlockQ4_K), true, TT::Q8_K, quant::dequantize_row_q4_K,
+     quant::quantize_row_q4_K, quant::quantize_row_q4_K, quant::vec_dot_q4_K_q8_K},
+    {TT::Q5_K, "q5_K", kQkK, sizeof(BlockQ5_K), true, TT::Q8_K, quant::dequantize_row_q5_K,
+     quant::quantize_row_q5_K, quant::quantize_row_q5_K, quant::vec_dot_q5_K_q8_K},
+    {TT::Q6_K, "q6_K", kQkK, sizeof(BlockQ6_K), true, TT::Q8_K, quant::dequantize_row_q6_K,
+     quant::quantize_row_q6_K, quant::quantize_row_q6_K, quant::vec_dot_q6_K_q8_K},
     // Activation-only: no file weights, no dot of its own.
     {TT::Q8_K, "q8_K", kQkK, sizeof(BlockQ8_K), true, TT::Q8_K, quant::dequantize_row_q8_K, nullptr,
      quant::quantize_row_q8_K, nullptr},
@@ -37,6 +44,12 @@ constexpr std::array<TypeTraits, 8> kTypeTraits = {{
      quant::quantize_row_tq1_0, quant::quantize_row_tq1_0, quant::vec_dot_tq1_0_q8_K},
     {TT::TQ2_0, "tq2_0", kQkK, sizeof(BlockTQ2_0), true, TT::Q8_K, quant::dequantize_row_tq2_0,
      quant::quantize_row_tq2_0, quant::quantize_row_tq2_0, quant::vec_dot_tq2_0_q8_K},
+    {TT::MXFP4, "mxfp4", kQkMxfp4, sizeof(BlockMxfp4), true, TT::Q8_0,
+     quant::dequantize_row_mxfp4, quant::quantize_row_mxfp4, quant::quantize_row_mxfp4,
+     quant::vec_dot_mxfp4_q8_0},
+    {TT::BFP8, "bfp8", kQkBfp8, sizeof(BlockBfp8), true, TT::BFP8,
+     quant::dequantize_row_bfp8, quant::quantize_row_bfp8, quant::quantize_row_bfp8,
+     quant::vec_dot_bfp8_bfp8},
 }};
 
 constexpr char ascii_lower(char c) {

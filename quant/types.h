@@ -16,10 +16,15 @@ enum class TensorType : uint32_t {
   F16 = 1,
   Q4_0 = 2,
   Q8_0 = 8,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
   Q8_K = 15,
   BF16 = 30,
   TQ1_0 = 34,
   TQ2_0 = 35,
+  MXFP4 = 39,
+  BFP8 = 200,  // tern-internal block floating point (activations, KV cache); not a llama.cpp type
 };
 
 // Reference row functions. n is the number of elements and a multiple of block_elems.

@@ -763,15 +763,20 @@ TEST_CASE("the traits table matches llama.cpp's ids, sizes and pairings", "[quan
     size_t block_bytes;
     TensorType vec_dot_type;
   };
-  const std::array<Row, 8> rows = {{
+  const std::array<Row, 13> rows = {{
       {TensorType::F32, 0, "f32", 1, 4, TensorType::F32},
       {TensorType::F16, 1, "f16", 1, 2, TensorType::F16},
       {TensorType::Q4_0, 2, "q4_0", 32, 18, TensorType::Q8_0},
       {TensorType::Q8_0, 8, "q8_0", 32, 34, TensorType::Q8_0},
+      {TensorType::Q4_K, 12, "q4_K", 256, 144, TensorType::Q8_K},
+      {TensorType::Q5_K, 13, "q5_K", 256, 176, TensorType::Q8_K},
+      {TensorType::Q6_K, 14, "q6_K", 256, 210, TensorType::Q8_K},
       {TensorType::Q8_K, 15, "q8_K", 256, 292, TensorType::Q8_K},
       {TensorType::BF16, 30, "bf16", 1, 2, TensorType::BF16},
       {TensorType::TQ1_0, 34, "tq1_0", 256, 54, TensorType::Q8_K},
       {TensorType::TQ2_0, 35, "tq2_0", 256, 66, TensorType::Q8_K},
+      {TensorType::MXFP4, 39, "mxfp4", 32, 17, TensorType::Q8_0},
+      {TensorType::BFP8, 200, "bfp8", 32, 33, TensorType::BFP8},
   }};
   REQUIRE(tern::all_type_traits().size() == rows.size());
   for (const Row& r : rows) {
@@ -795,7 +800,7 @@ TEST_CASE("the traits table matches llama.cpp's ids, sizes and pairings", "[quan
 }
 
 TEST_CASE("unknown type ids and names are rejected", "[quant][traits]") {
-  for (uint32_t id : {3u, 6u, 7u, 9u, 10u, 14u, 16u, 29u, 31u, 33u, 36u, 39u, 1000u, 0xffffffffu}) {
+  for (uint32_t id : {3u, 6u, 7u, 9u, 10u, 11u, 16u, 29u, 31u, 33u, 36u, 37u, 1000u, 0xffffffffu}) {
     INFO(id);
     CHECK(tern::find_type_traits(id) == nullptr);
   }
