@@ -1,5 +1,5 @@
 # Finds tern's Debian-packaged dependencies (installed by cmake/install-deps.sh). Nothing is downloaded.
-find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(Threads REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)

@@ -206,6 +206,7 @@ std::vector<std::byte> GgufWriter::header_bytes() const {
 
 std::vector<std::byte> GgufWriter::tensor_bytes(const Tensor& t) const {
   std::vector<std::byte> out;
+  out.reserve((t.nbytes + alignment_ - 1) / alignment_ * alignment_);  // padding must not reallocate
   if (t.fill) {
     out.resize(t.nbytes);
     t.fill(out);

@@ -7,6 +7,10 @@
 namespace tern {
 
 std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+  // The kernel table first: a bad TERN_ISA or isa option fails before the file is read.
+  const kernels::TableChoice choice =
+      options.isa.empty() ? kernels::active_choice() : kernels::choose_table(options.isa, "isa");
+  if (choice.table == nullptr) throw Error(choice.error);
   GgufFile file = GgufFile::open(path, options.use_mmap);
   const std::string arch = file.get_string("general.architecture");
   auto loader = arch::find_loader(arch);
@@ -14,7 +18,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     file.fail("unsupported architecture '" + arch + "' (supported: " +
               arch::supported_architectures() + ")");
   }
-  return loader(std::move(file));
+  return loader(std::move(file), *choice.table);
 }
 
 }  // namespace tern

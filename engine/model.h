@@ -10,11 +10,15 @@
 #include "engine/gguf.h"
 #include "engine/kv_cache.h"
 #include "engine/tokenizer.h"
+#include "kernels/kernels.h"
 
 namespace tern {
 
 struct LoadOptions {
   bool use_mmap = true;
+  // Kernel ISA: "scalar", "avx2", "avx512", "neon"; empty: TERN_ISA if set, else the best this
+  // CPU supports. Chosen at load because weights may be repacked for the ISA's kernels.
+  std::string isa;
 };
 
 struct ModelHparams {
@@ -50,6 +54,8 @@ class Model {
   const GgufFile& file() const { return file_; }
   const ModelHparams& hparams() const { return hparams_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // The kernel table the model was prepared for and runs with.
+  const kernels::KernelTable& kernels() const { return *kernels_; }
 
   // Scratch sized for up to n_batch tokens at once and a context of n_ctx.
   virtual std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch) const = 0;
@@ -59,12 +65,17 @@ class Model {
                        ForwardContext& ctx, ThreadPool& pool, std::span<float> logits) const = 0;
 
  protected:
-  Model(GgufFile file, ModelHparams hparams, std::unique_ptr<Tokenizer> tokenizer)
-      : file_(std::move(file)), hparams_(std::move(hparams)), tokenizer_(std::move(tokenizer)) {}
+  Model(GgufFile file, ModelHparams hparams, std::unique_ptr<Tokenizer> tokenizer,
+        const kernels::KernelTable& kernels)
+      : file_(std::move(file)),
+        hparams_(std::move(hparams)),
+        tokenizer_(std::move(tokenizer)),
+        kernels_(&kernels) {}
 
   GgufFile file_;
   ModelHparams hparams_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  const kernels::KernelTable* kernels_;
 };
 
 // ForwardContext is defined by each architecture; the base only needs to destroy it.

@@ -67,13 +67,19 @@ namespace tern {
 template <class Signature>
 class FunctionRef;
 
+namespace detail {
+// F can be referred to by Ref, a FunctionRef<R(Args...)> (and is not a Ref: that is a copy).
+template <class F, class Ref, class R, class... Args>
+concept RefTarget =
+    !std::is_same_v<std::remove_cvref_t<F>, Ref> && std::is_invocable_r_v<R, F&, Args...>;
+}  // namespace detail
+
 template <class R, class... Args>
 class FunctionRef<R(Args...)> {
  public:
-  template <class F>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> &&
-           std::is_invocable_r_v<R, F&, Args...>) FunctionRef(F&& f)
-  noexcept  // NOLINT(google-explicit-constructor): binds like a reference
+  // Implicit, like binding a reference: callers pass lambdas straight to FunctionRef parameters.
+  template <detail::RefTarget<FunctionRef, R, Args...> F>
+  FunctionRef(F&& f) noexcept
       : obj_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
         call_([](void* obj, Args... args) -> R {
           return (*static_cast<std::remove_reference_t<F>*>(obj))(std::forward<Args>(args)...);

@@ -1,10 +1,15 @@
-// The kernel dispatch table: every hot operation the engine runs, as function pointers chosen
-// once at start-up. Kernels are pure: pointers, sizes and a row range in; no allocation, threads,
-// logging or exceptions. Only the scalar reference exists so far; per-ISA tables override it.
+// The kernel dispatch tables: every hot operation the engine runs, as function pointers, one table
+// per ISA (scalar reference, AVX2, AVX-512, NEON), chosen once at start-up. Kernels are pure:
+// pointers, sizes and a row range in; no allocation, threads, logging or exceptions. Must not grow
+// kernel code: that lives in scalar/ and the per-ISA directories (x86/avx2, x86/avx512, arm/neon).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "quant/types.h"
@@ -46,18 +51,76 @@ using AttentionFn = void (*)(const float* q, const uint16_t* k, size_t k_pos_str
                              int64_t n_batch, int64_t head_dim, float scale, float* out,
                              float* scratch);
 
+// Load-time repack of weight rows into the layout a matmul kernel reads (the file is never
+// changed): n elements of one row in the file's layout to one row of packed_row_bytes(n) bytes.
+using PackRowFn = void (*)(const void* src, void* dst, int64_t n);
+using PackedRowBytesFn = size_t (*)(int64_t n);
+
+// The matrix product for one weight type. Kernel names say what, then how:
+// <op>_<weights>_<activations>__<isa>, e.g. "matmul_tq2_0_q8_K__avx512"; tests and benchmarks
+// reuse them, so `--benchmark_filter=__avx2` selects one ISA.
+struct MatmulKernel {
+  std::string_view name;
+  MatmulFn fn = nullptr;  // nullptr: the type cannot be a weight matrix
+  // Optional repack at load. When set, `fn` reads rows of packed_row_bytes(k) bytes produced by
+  // `pack`, not the file's rows; the result is the same bits as the reference on the file's rows.
+  PackRowFn pack = nullptr;
+  PackedRowBytesFn packed_row_bytes = nullptr;
+  // Weight rows x activation rows the kernel handles per step (its register tile), and weight
+  // rows per step for a single activation row (decode); the test harness sweeps shapes around them.
+  int row_tile = 1;
+  int col_tile = 1;
+  int gemv_row_tile = 1;
+};
+
+// The instruction sets tern can have kernels for. Order matters: later is better on one machine.
+enum class Isa : uint8_t { kScalar, kNeon, kAvx2, kAvx512 };
+
+std::string_view isa_name(Isa isa);
+// "scalar", "avx2", "avx512", "neon"; nullopt for anything else.
+std::optional<Isa> parse_isa(std::string_view name);
+
+// Room for every row of the traits table (quant/types.h); checked when the tables are built.
+inline constexpr size_t kMaxTensorTypes = 32;
+
 struct KernelTable {
-  std::string_view isa;
-  MatmulFn matmul;
+  Isa isa;
+  std::string_view name;  // isa_name(isa)
+  // Indexed by the type's position in all_type_traits(); use matmul_for.
+  std::array<MatmulKernel, kMaxTensorTypes> matmul;
   RmsNormFn rms_norm;
   RopeFn rope;
   SiluMulFn silu_mul;
   AttentionFn attention;
+
+  const MatmulKernel& matmul_for(const TypeTraits& w_type) const;
 };
 
 // The scalar reference table: always built, the specification for every other ISA.
 const KernelTable& scalar_table();
-// The table in use (chosen once; the scalar one until per-ISA tables exist).
+
+// ISAs compiled into this binary, best last (scalar always first).
+std::span<const Isa> built_isas();
+// The built ISAs this CPU and OS can run (CPUID plus XGETBV for the wider register state).
+std::span<const Isa> supported_isas();
+// The table of a supported ISA; nullptr when the ISA is not built or not supported here. Tables
+// of unsupported ISAs are never constructed, so no code built for them runs.
+const KernelTable* table_for(Isa isa);
+
+// The outcome of choosing a table: the table, or a one-line reason why there is none. The kernel
+// layer does not throw; the engine and the CLI turn `error` into their own errors.
+struct TableChoice {
+  const KernelTable* table = nullptr;
+  std::string error;
+};
+
+// The table for `request` ("scalar", "avx2", ...; empty: the best supported ISA). `origin` names
+// where the request came from in the error ("TERN_ISA", "--isa").
+TableChoice choose_table(std::string_view request, std::string_view origin);
+// The process-wide choice, made once: TERN_ISA if set, otherwise the best supported ISA.
+const TableChoice& active_choice();
+// The chosen table, or the scalar one if TERN_ISA was invalid (callers that must report that
+// check active_choice() first, as Model::load does).
 const KernelTable& active_table();
 
 }  // namespace tern::kernels

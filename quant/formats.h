@@ -37,6 +37,9 @@ float vec_dot_q4_0_q8_0_repacked(int64_t n, const void* weights, const void* act
 void dequantize_row_tq1_0(const void* src, float* dst, int64_t n);
 void quantize_row_tq1_0(const float* src, void* dst, int64_t n);
 float vec_dot_tq1_0_q8_K(int64_t n, const void* weights, const void* activations);
+// Load-time repack: TQ1_0 blocks to TQ2_0 blocks holding the same codes and scales, so that
+// vec_dot_tq2_0_q8_K on the result gives the bits of vec_dot_tq1_0_q8_K on the input.
+void repack_tq1_0_as_tq2_0(const void* src, void* dst, int64_t n);
 
 void dequantize_row_tq2_0(const void* src, float* dst, int64_t n);
 void quantize_row_tq2_0(const float* src, void* dst, int64_t n);

@@ -1,5 +1,6 @@
 // TQ1_0 rows: base-3 packing of ternary weights (5 trits per byte), its quantizer and the
 // TQ1_0 x Q8_K dot. Block layout in blocks.h; SIMD versions belong in kernels/.
+#include <array>
 #include <cmath>
 
 #include "quant/blocks.h"
@@ -29,6 +30,18 @@ void decode_codes(const BlockTQ1_0& block, int32_t (&codes)[kQkK]) {
     for (int j = 0; j < 4; ++j) codes[240 + 4 * n + j] = trit(block.qh[j], n);
   }
 }
+
+// Every trit of every byte value, for the repack: kTrits[byte][n] = trit(byte, n).
+constexpr std::array<std::array<uint8_t, 5>, 256> kTrits = [] {
+  std::array<std::array<uint8_t, 5>, 256> t{};
+  for (int b = 0; b < 256; ++b) {
+    for (int n = 0; n < 5; ++n) {
+      const auto shifted = static_cast<uint8_t>(b * kPow3[n]);
+      t[static_cast<size_t>(b)][static_cast<size_t>(n)] = static_cast<uint8_t>((shifted * 3) >> 8);
+    }
+  }
+  return t;
+}();
 
 // x * id rounded half away from zero, shifted from -1..1 to 0..2.
 uint8_t ternary_code(float x, float id) {
@@ -87,6 +100,37 @@ void quantize_row_tq1_0(const float* src, void* dst, int64_t n) {
       // Four trits only: the fifth, least significant, is 0 so that the first is still trit 0.
       y.qh[j] = pack_trits(static_cast<uint8_t>(q * 3));
     }
+  }
+}
+
+// Output byte 32 h + m of a TQ2_0 block holds the codes of elements 128 h + 32 n + m in bit pairs
+// n = 0..3 (blocks.h). For h = 0 those are trits 0..3 of qs[m]; for h = 1 (elements 128 + m,
+// 160 + m, 192 + m, 224 + m) trit 4 of qs[m], then digits of qs[32 + m % 16] and, for m >= 16,
+// of qh. Every byte value decodes to codes 0..2, so any input bytes repack to the codes the TQ1_0
+// reference reads from them.
+void repack_tq1_0_as_tq2_0(const void* src, void* dst, int64_t n) {
+  const auto* in = static_cast<const BlockTQ1_0*>(src);
+  auto* out = static_cast<BlockTQ2_0*>(dst);
+  const auto pack4 = [](unsigned c0, unsigned c1, unsigned c2, unsigned c3) {
+    return static_cast<uint8_t>(c0 | c1 << 2 | c2 << 4 | c3 << 6);
+  };
+  for (int64_t b = 0; b < n / kQkK; ++b) {
+    const BlockTQ1_0& x = in[b];
+    BlockTQ2_0& y = out[b];
+    for (int m = 0; m < 32; ++m) {
+      const auto& t = kTrits[x.qs[m]];
+      y.qs[m] = pack4(t[0], t[1], t[2], t[3]);
+    }
+    for (int m = 0; m < 32; ++m) {
+      const auto& lo = kTrits[x.qs[m]];
+      const auto& hi = kTrits[x.qs[32 + m % 16]];
+      const int odd = m / 16;  // elements 160 + m: trit 0 of qs[32 + m] or trit 1 of qs[16 + m]
+      const unsigned last =
+          m < 16 ? hi[4] : kTrits[x.qh[(m - 16) % 4]][static_cast<size_t>((m - 16) / 4)];
+      y.qs[32 + m] =
+          pack4(lo[4], hi[static_cast<size_t>(odd)], hi[static_cast<size_t>(2 + odd)], last);
+    }
+    y.d = x.d;
   }
 }
 

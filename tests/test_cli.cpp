@@ -4,6 +4,8 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -26,17 +28,32 @@ std::string slurp(const std::filesystem::path& p) {
   return s.str();
 }
 
-// Runs `tern ARGS` through the shell with stdout and stderr captured.
-Result tern(const std::string& args) {
+// Runs `tern ARGS` through the shell with stdout and stderr captured; `env` is prepended
+// (e.g. "TERN_ISA=avx2").
+Result tern(const std::string& args, const std::string& env = "") {
   const auto dir = std::filesystem::temp_directory_path();
   const auto out = dir / ("tern_cli_out_" + std::to_string(::getpid()));
   const auto err = dir / ("tern_cli_err_" + std::to_string(::getpid()));
-  const std::string cmd = std::string(TERN_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+  const std::string cmd = env + " " + std::string(TERN_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   return r;
+}
+
+// The ISAs `tern info --cpu` says this machine supports ("isa supported: scalar avx2 ...").
+std::vector<std::string> supported_isas() {
+  const Result r = tern("info --cpu");
+  std::istringstream lines(r.out);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(lines, line);) {
+    const std::string key = "isa supported: ";
+    if (line.rfind(key, 0) != 0) continue;
+    std::istringstream words(line.substr(key.size()));
+    for (std::string w; words >> w;) out.push_back(w);
+  }
+  return out;
 }
 
 size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
@@ -177,4 +194,50 @@ TEST_CASE("a context overflow during generation is a clear error", "[cli]") {
   const Result r = tern("generate -m " + kModels + "stories260K-F32.gguf -p 'Once upon a time' -c 4 -n 4");
   CHECK(r.code != 0);
   CHECK_THAT(r.err, Catch::Contains("context"));
+}
+
+TEST_CASE("every supported ISA gives llama.cpp's greedy ids on the ternary models", "[cli][isa]") {
+  for (const char* model : {"tiny-ternary-random-TQ1_0.gguf", "tiny-ternary-random-TQ2_0.gguf"}) {
+    const auto ref = reference(model);
+    const auto want = ref["generated_ids"].get<std::vector<int>>();
+    const auto isas = supported_isas();
+    REQUIRE(!isas.empty());
+    for (const std::string& name : isas) {
+      INFO(model << " with TERN_ISA=" << name);
+      const Result r = tern("generate -m " + kModels + model +
+                                " -p 'Once upon a time' --temp 0 --ignore-eos -n " +
+                                std::to_string(want.size()) + " -t 2 --json",
+                            "TERN_ISA=" + name);
+      REQUIRE(r.code == 0);
+      const auto doc = nlohmann::json::parse(r.out);
+      CHECK(doc["prompt_tokens"] == ref["prompt_ids"]);
+      CHECK(doc["tokens"].get<std::vector<int>>() == want);
+    }
+  }
+}
+
+TEST_CASE("info --cpu names the chosen ISA and each type's kernel; TERN_ISA overrides", "[cli][isa]") {
+  const Result r = tern("info --cpu");
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("isa supported: scalar"));
+  CHECK_THAT(r.out, Catch::Contains("matmul_tq2_0_q8_K__"));
+  const Result s = tern("info --cpu", "TERN_ISA=scalar");
+  REQUIRE(s.code == 0);
+  CHECK_THAT(s.out, Catch::Contains("isa chosen: scalar (TERN_ISA)"));
+  CHECK_THAT(s.out, Catch::Contains("matmul_tq2_0_q8_K__scalar"));
+}
+
+TEST_CASE("an unknown or unsupported TERN_ISA is a one-line error", "[cli][isa]") {
+  const std::string gen = "generate -m " + kModels + "tiny-ternary-random-TQ2_0.gguf -p hi -n 1";
+  for (const std::string isa : {"avx9", "neon", "AVX2"}) {
+    INFO("TERN_ISA=" << isa);
+    const auto isas = supported_isas();
+    if (std::find(isas.begin(), isas.end(), isa) != isas.end()) continue;
+    for (const std::string& args : {gen, std::string("info --cpu")}) {
+      const Result r = tern(args, "TERN_ISA=" + isa);
+      CHECK(r.code != 0);
+      CHECK_THAT(r.err, Catch::Contains("TERN_ISA=" + isa));
+      CHECK(count_lines(r.err) == 1);
+    }
+  }
 }

@@ -9,6 +9,7 @@
 
 #include "engine/generate.h"
 #include "engine/model.h"
+#include "kernels/kernels.h"
 
 namespace {
 
@@ -51,6 +52,35 @@ TEST_CASE("greedy generation matches llama.cpp token ids on every reference mode
       CHECK(got == expected);
     }
   }
+}
+
+// The fast kernels are bit-identical to the scalar reference, so every ISA this machine runs must
+// give llama.cpp's tokens, with one thread and with two (rows split between threads).
+TEST_CASE("greedy generation matches llama.cpp token ids with every supported ISA",
+          "[generate][isa]") {
+  const auto ref = load_reference();
+  for (const tern::kernels::Isa isa : tern::kernels::supported_isas()) {
+    const std::string isa_name(tern::kernels::isa_name(isa));
+    for (const auto& r : ref) {
+      const std::string name = r["model"];
+      DYNAMIC_SECTION(isa_name << " " << name) {
+        auto model = tern::Model::load(kModels + name, {.use_mmap = true, .isa = isa_name});
+        REQUIRE(model->kernels().name == isa_name);
+        const auto prompt = r["prompt_ids"].get<std::vector<tern::TokenId>>();
+        const auto expected = r["generated_ids"].get<std::vector<tern::TokenId>>();
+        for (const int threads : {1, 2}) {
+          tern::Session session(*model, {.n_ctx = 256, .n_batch = 512, .n_threads = threads});
+          CHECK(greedy(session, prompt, static_cast<int>(expected.size())) == expected);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("an unsupported ISA option fails the load with a clear error", "[generate][isa]") {
+  CHECK_THROWS_WITH(tern::Model::load(kModels + "stories260K-F32.gguf",
+                                      {.use_mmap = true, .isa = "avx9"}),
+                    Catch::Contains("isa=avx9") && Catch::Contains("unknown ISA"));
 }
 
 TEST_CASE("first-position logits agree with llama.cpp", "[generate]") {

@@ -185,9 +185,9 @@ TEST_CASE("matmul rounds each product like llama.cpp's kernel for that shape",
     const auto* wb = reinterpret_cast<const std::byte*>(w.data());
     const auto* xb = reinterpret_cast<const std::byte*>(x.data());
     const size_t stride = static_cast<size_t>(k) * sizeof(float);
-    ref().matmul(t, wb, stride, 4, xb, stride, 2, k, y.data(), 4, 0, 4);
+    ref().matmul_for(t).fn(t, wb, stride, 4, xb, stride, 2, k, y.data(), 4, 0, 4);
     std::vector<float> y1(4);
-    ref().matmul(t, wb, stride, 4, xb, stride, 1, k, y1.data(), 4, 0, 4);
+    ref().matmul_for(t).fn(t, wb, stride, 4, xb, stride, 1, k, y1.data(), 4, 0, 4);
     for (int64_t r = 0; r < 4; ++r) {
       const std::byte* wr = wb + static_cast<size_t>(r) * stride;
       CHECK(y[static_cast<size_t>(r)] == t.vec_dot_sgemm(k, wr, xb));
@@ -204,8 +204,8 @@ TEST_CASE("matmul rounds each product like llama.cpp's kernel for that shape",
       t.quantize_row(portable_row(40 + r, k).data(), w.data() + r * wrow, k);
     at.from_float(portable_row(50, k).data(), x.data(), k);
     std::vector<float> y8(8), y12(12);
-    ref().matmul(t, w.data(), wrow, 8, x.data(), xrow, 1, k, y8.data(), 8, 2, 5);
-    ref().matmul(t, w.data(), wrow, 12, x.data(), xrow, 1, k, y12.data(), 12, 2, 5);
+    ref().matmul_for(t).fn(t, w.data(), wrow, 8, x.data(), xrow, 1, k, y8.data(), 8, 2, 5);
+    ref().matmul_for(t).fn(t, w.data(), wrow, 12, x.data(), xrow, 1, k, y12.data(), 12, 2, 5);
     for (size_t r = 2; r < 5; ++r) {
       CHECK(y8[r] == t.vec_dot_repacked(k, w.data() + r * wrow, x.data()));
       CHECK(y12[r] == t.vec_dot(k, w.data() + r * wrow, x.data()));

@@ -101,7 +101,7 @@ int run_bench(BenchArgs a) {
   }
   std::vector<BenchResult> results;
   for (const auto& path : a.models) {
-    auto model = Model::load(path, LoadOptions{.use_mmap = !a.no_mmap});
+    auto model = Model::load(path, LoadOptions{.use_mmap = !a.no_mmap, .isa = {}});
     uint64_t size = 0, params = 0;
     for (const auto& t : model->file().tensors()) {
       size += t.nbytes;
@@ -135,7 +135,7 @@ int run_bench(BenchArgs a) {
     }
   }
 
-  const std::string isa(kernels::active_table().isa);
+  const std::string isa(kernels::active_table().name);
   if (a.output == "md") {
     std::printf("| model | size | params | backend | threads | test | t/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");

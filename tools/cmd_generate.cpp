@@ -37,7 +37,7 @@ std::string read_text_file(const std::string& path) {
 
 int run_generate(const GenerateArgs& a) {
   const std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
-  auto model = Model::load(model_path_or_default(a.model), LoadOptions{.use_mmap = !a.no_mmap});
+  auto model = Model::load(model_path_or_default(a.model), LoadOptions{.use_mmap = !a.no_mmap, .isa = {}});
   const Tokenizer& tok = model->tokenizer();
   const std::vector<TokenId> prompt_ids = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
   if (prompt_ids.empty()) throw Error("the prompt is empty and the model adds no BOS token");

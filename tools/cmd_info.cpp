@@ -1,9 +1,14 @@
-// `tern info`: a GGUF file's metadata and tensor table.
+// `tern info`: a GGUF file's metadata and tensor table; `tern info --cpu`: the CPU, the kernel ISAs
+// built, supported and chosen, and the matmul kernel each weight type runs with.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <span>
 #include <sstream>
 
 #include "engine/gguf.h"
+#include "kernels/cpu_features.h"
+#include "kernels/kernels.h"
 #include "tools/commands.h"
 
 namespace tern::cli {
@@ -40,6 +45,43 @@ std::string format_value(const GgufValue& v) {
   return s.str();
 }
 
+std::string isa_names(std::span<const kernels::Isa> isas) {
+  std::string s;
+  for (kernels::Isa isa : isas) s.append(s.empty() ? "" : " ").append(kernels::isa_name(isa));
+  return s;
+}
+
+int run_cpu_info() {
+  const kernels::CpuFeatures& f = kernels::cpu_features();
+  std::printf("cpu: %s (%s)\nfeatures: %s\n", f.brand.empty() ? "unknown" : f.brand.c_str(),
+              f.vendor.c_str(), f.summary().c_str());
+  std::printf("isa built: %s\nisa supported: %s\n", isa_names(kernels::built_isas()).c_str(),
+              isa_names(kernels::supported_isas()).c_str());
+  const char* env = std::getenv("TERN_ISA");
+  const kernels::TableChoice& choice = kernels::active_choice();
+  if (choice.table == nullptr) {
+    std::fprintf(stderr, "tern info: error: %s\n", choice.error.c_str());
+    return 1;
+  }
+  const kernels::KernelTable& t = *choice.table;
+  std::printf("isa chosen: %s (%s)\n", std::string(t.name).c_str(),
+              env != nullptr ? "TERN_ISA" : "best supported; TERN_ISA overrides");
+  std::printf("matmul kernels:\n");
+  for (const TypeTraits& tt : all_type_traits()) {
+    const kernels::MatmulKernel& mk = t.matmul_for(tt);
+    if (mk.fn == nullptr) continue;
+    std::string note;
+    if (mk.pack != nullptr) {
+      note = " (repacked at load: " + std::to_string(mk.packed_row_bytes(tt.block_elems)) +
+             " B per " + std::to_string(tt.block_elems) + " weights, file " +
+             std::to_string(tt.block_bytes) + " B)";
+    }
+    std::printf("  %-6s %s%s\n", std::string(tt.name).c_str(), std::string(mk.name).c_str(),
+                note.c_str());
+  }
+  return 0;
+}
+
 int run_info(const std::string& model) {
   const GgufFile f = GgufFile::open(model_path_or_default(model));
   std::printf("file: %s\nGGUF version %u, %zu bytes, alignment %u, data at offset %zu\n", f.path().c_str(),
@@ -67,9 +109,13 @@ int run_info(const std::string& model) {
 
 Command add_info(CLI::App& root) {
   auto model = std::make_shared<std::string>();
+  auto cpu = std::make_shared<bool>(false);
   CLI::App* app = root.add_subcommand("info", "Print a GGUF file's metadata and tensors");
   app->add_option("-m,--model", *model, "GGUF file (default: the bundled model)");
-  return {app, [model] { return run_info(*model); }};
+  app->add_flag("--cpu", *cpu,
+                "Print the CPU's features, the kernel ISAs built, supported and chosen "
+                "(TERN_ISA), and each weight type's matmul kernel, instead of a file");
+  return {app, [model, cpu] { return *cpu ? run_cpu_info() : run_info(*model); }};
 }
 
 }  // namespace tern::cli

@@ -18,6 +18,7 @@ Command add_tokenize(CLI::App& root);
 Command add_info(CLI::App& root);
 Command add_bench(CLI::App& root);
 Command add_synth(CLI::App& root);
+Command add_quantize(CLI::App& root);
 
 // The -m path, or the bundled demo model when none was given.
 std::string model_path_or_default(const std::string& given);

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   std::vector<tern::cli::Command> commands{tern::cli::add_generate(app), tern::cli::add_tokenize(app),
-                                           tern::cli::add_info(app), tern::cli::add_bench(app), tern::cli::add_synth(app)};
+                                           tern::cli::add_info(app), tern::cli::add_bench(app), tern::cli::add_synth(app),
+                                           tern::cli::add_quantize(app)};
   const auto is_command = [&](const std::string& name) {
     for (const auto& c : commands) {
       if (c.app->get_name() == name) return true;
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
-    std::fprintf(stderr, "tern: error: unknown command '%s' (generate, tokenize, info, bench, synth)\nusage: tern COMMAND [OPTIONS]; see 'tern --help'\n",
+    std::fprintf(stderr, "tern: error: unknown command '%s' (generate, tokenize, info, bench, synth, quantize)\nusage: tern COMMAND [OPTIONS]; see 'tern --help'\n",
                  argv[1]);
     return 2;
   }

@@ -35,8 +35,9 @@ struct LlamaContext final : ForwardContext {
 
 class LlamaModel final : public Model {
  public:
-  LlamaModel(GgufFile file, ModelHparams hp, std::unique_ptr<Tokenizer> tok)
-      : Model(std::move(file), std::move(hp), std::move(tok)) {
+  LlamaModel(GgufFile file, ModelHparams hp, std::unique_ptr<Tokenizer> tok,
+             const kernels::KernelTable& kt)
+      : Model(std::move(file), std::move(hp), std::move(tok), kt) {
     bind_tensors();
   }
 
@@ -65,6 +66,7 @@ void LlamaModel::bind_tensors() {
   output_ = file_.find_tensor("output.weight") ? bind_matrix(file_, "output.weight", n_embd, hp.n_vocab)
                                                : token_embd_;
   require_vec_dot(file_, output_);
+  prepare_matmul(file_, output_, kernels());
   if (const GgufTensor* rf = file_.find_tensor("rope_freqs.weight")) {
     rope_freqs_ = bind_vector(file_, *rf, hp.n_rot / 2);
   }
@@ -81,8 +83,9 @@ void LlamaModel::bind_tensors() {
     l.w_gate = bind_matrix(file_, p + "ffn_gate.weight", n_embd, n_ff);
     l.w_up = bind_matrix(file_, p + "ffn_up.weight", n_embd, n_ff);
     l.w_down = bind_matrix(file_, p + "ffn_down.weight", n_ff, n_embd);
-    for (const MatrixWeight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+    for (MatrixWeight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
       require_vec_dot(file_, *w);
+      prepare_matmul(file_, *w, kernels());
     }
   }
 }
@@ -120,10 +123,11 @@ size_t LlamaModel::convert_rows(const MatrixWeight& w, const float* x, int64_t n
 
 void LlamaModel::matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_stride, int64_t n,
                         float* y, ThreadPool& pool) const {
-  const auto& kt = kernels::active_table();
+  // The kernel prepare_matmul chose for this weight, reading its (possibly repacked) rows.
+  const kernels::MatmulFn fn = w.kernel->fn;
   parallel_rows(pool, w.rows, w.rows * w.k * n, [&](int64_t r0, int64_t r1) {
-    kt.matmul(*w.traits, w.data, w.row_stride, w.rows, c.act.data(), x_stride, n, w.k, y, w.rows,
-              r0, r1);
+    fn(*w.traits, w.kernel_data, w.kernel_stride, w.rows, c.act.data(), x_stride, n, w.k, y,
+       w.rows, r0, r1);
   });
 }
 
@@ -131,7 +135,7 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
                          ForwardContext& fctx, ThreadPool& pool, std::span<float> logits) const {
   auto& c = static_cast<LlamaContext&>(fctx);
   const auto& hp = hparams_;
-  const auto& kt = kernels::active_table();
+  const auto& kt = kernels();
   const auto n = static_cast<int64_t>(tokens.size());
   if (n == 0) throw Error("forward: empty batch");
   if (n > c.n_batch) throw Error("forward: batch of " + std::to_string(n) + " exceeds n_batch");
@@ -222,11 +226,11 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
 
 }  // namespace
 
-std::unique_ptr<Model> load_llama(GgufFile file) {
+std::unique_ptr<Model> load_llama(GgufFile file, const kernels::KernelTable& kt) {
   ModelHparams hp = read_llama_hparams(file, "llama");
   auto tok = Tokenizer::create(load_vocab(file));
   hp.n_vocab = static_cast<int32_t>(tok->n_vocab());
-  return std::make_unique<LlamaModel>(std::move(file), std::move(hp), std::move(tok));
+  return std::make_unique<LlamaModel>(std::move(file), std::move(hp), std::move(tok), kt);
 }
 
 }  // namespace tern::arch

@@ -8,12 +8,13 @@
 
 namespace tern::arch {
 
-using LoaderFn = std::unique_ptr<Model> (*)(GgufFile file);
+// Builds the model and prepares its weights for the given kernel table.
+using LoaderFn = std::unique_ptr<Model> (*)(GgufFile file, const kernels::KernelTable& kernels);
 
 // nullptr when the architecture is unknown.
 LoaderFn find_loader(const std::string& arch);
 std::string supported_architectures();
 
-std::unique_ptr<Model> load_llama(GgufFile file);
+std::unique_ptr<Model> load_llama(GgufFile file, const kernels::KernelTable& kernels);
 
 }  // namespace tern::arch

@@ -33,7 +33,13 @@ MatrixWeight bind_matrix(const GgufFile& file, const std::string& name, int64_t 
     file.fail("tensor '" + name + "' has shape " + shape_string(t) + ", expected [" +
               std::to_string(k) + ", " + std::to_string(rows) + "]");
   }
-  return {t.traits, t.data, t.row_stride(), k, rows};
+  MatrixWeight w;
+  w.traits = t.traits;
+  w.data = t.data;
+  w.row_stride = t.row_stride();
+  w.k = k;
+  w.rows = rows;
+  return w;
 }
 
 std::vector<float> bind_vector(const GgufFile& file, const GgufTensor& t, int64_t n) {
@@ -53,6 +59,26 @@ void require_vec_dot(const GgufFile& file, const MatrixWeight& w) {
   if (w.traits->vec_dot == nullptr || type_traits(w.traits->vec_dot_type).from_float == nullptr) {
     file.fail("tensor type " + std::string(w.traits->name) + " cannot be used as a weight matrix");
   }
+}
+
+void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::KernelTable& kt) {
+  const kernels::MatmulKernel& mk = kt.matmul_for(*w.traits);
+  if (mk.fn == nullptr) {
+    file.fail("no " + std::string(kt.name) + " matmul kernel for tensor type " +
+              std::string(w.traits->name));
+  }
+  w.kernel = &mk;
+  w.kernel_data = w.data;
+  w.kernel_stride = w.row_stride;
+  w.packed.reset();
+  if (mk.pack == nullptr) return;
+  const size_t stride = mk.packed_row_bytes(w.k);
+  const auto rows = static_cast<size_t>(w.rows);
+  auto buf = std::make_shared_for_overwrite<std::byte[]>(stride * rows);
+  for (size_t r = 0; r < rows; ++r) mk.pack(w.data + r * w.row_stride, buf.get() + r * stride, w.k);
+  w.kernel_data = buf.get();
+  w.kernel_stride = stride;
+  w.packed = std::move(buf);
 }
 
 ModelHparams read_llama_hparams(const GgufFile& file, const std::string& arch) {

@@ -1,0 +1,200 @@
+// Matmul kernel microbenchmarks: every weight type with a fast kernel, on every supported ISA
+// table (scalar: decode and M = 8 only), at BitNet b1.58 2B4T shapes, one thread. Weights are cold
+// (rotated through copies larger than the L3 cache) and activations warm, as in decode. Counters:
+// weight bytes read per second (GB/s), weights per second (Gw/s), multiply-adds x 2 per second
+// (GOPS) and the share of a one-thread streaming read (roofline%).
+// Not a test: numbers go to docs/BENCHMARKS.md. Run with --benchmark_filter=__avx512 and the like.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+#include "kernels/kernels.h"
+#include "quant/types.h"
+
+namespace {
+
+using tern::TensorType;
+using tern::TypeTraits;
+using tern::kernels::KernelTable;
+using tern::kernels::MatmulKernel;
+
+// Copies of the weights span at least this much, twice the 32 MiB L3 of the machine the numbers
+// were taken on, so that every call reads its weights from memory. TERN_BENCH_COLD_MIB=0 keeps
+// one warm copy instead: the kernel's compute ceiling.
+size_t g_cold_bytes = size_t{64} << 20;
+
+// (k, rows) of the 2B4T projections: q/o, k/v, gate/up, down.
+constexpr std::pair<int64_t, int64_t> kShapes[] = {
+    {2560, 2560}, {2560, 640}, {2560, 6912}, {6912, 2560}};
+constexpr int64_t kBatches[] = {1, 8, 32, 128};
+
+// Bytes per second of a plain streaming read over 256 MiB, one thread: the roofline.
+double measure_read_bandwidth() {
+  const size_t n = (size_t{256} << 20) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n, 1);
+  uint64_t sink = 0;
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < n; i += 4) {
+      s0 += buf[i];
+      s1 += buf[i + 1];
+      s2 += buf[i + 2];
+      s3 += buf[i + 3];
+    }
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    sink += s0 + s1 + s2 + s3;
+    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / sec);
+  }
+  benchmark::DoNotOptimize(sink);
+  return best;
+}
+
+double g_roofline = 0;  // bytes per second
+
+struct Setup {
+  std::vector<std::vector<std::byte>> weights;  // copies, in the kernel's layout
+  size_t w_stride = 0;
+  std::vector<std::byte> x;
+  size_t x_stride = 0;
+  std::vector<float> y;
+};
+
+// Random rows quantized by the type's reference quantizer (the file's layout), packed when the
+// kernel asks for it.
+Setup make_setup(const TypeTraits& t, const MatmulKernel& mk, int64_t k, int64_t rows, int64_t m) {
+  Setup s;
+  std::mt19937_64 rng(42);
+  const size_t file_stride = tern::row_bytes(t, k);
+  s.w_stride = mk.pack != nullptr ? mk.packed_row_bytes(k) : file_stride;
+  const size_t matrix = s.w_stride * static_cast<size_t>(rows);
+  const size_t copies =
+      std::max<size_t>(g_cold_bytes > 0 ? 2 : 1, (g_cold_bytes + matrix - 1) / matrix);
+  std::vector<std::byte> file(file_stride * static_cast<size_t>(rows));
+  std::normal_distribution<float> normal;
+  std::vector<float> f(static_cast<size_t>(k));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (float& v : f) v = normal(rng);
+    t.quantize_row(f.data(), file.data() + static_cast<size_t>(r) * file_stride, k);
+  }
+  for (size_t c = 0; c < copies; ++c) {
+    std::vector<std::byte> w(matrix);
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::byte* src = file.data() + static_cast<size_t>(r) * file_stride;
+      std::byte* dst = w.data() + static_cast<size_t>(r) * s.w_stride;
+      if (mk.pack != nullptr)
+        mk.pack(src, dst, k);
+      else
+        std::memcpy(dst, src, file_stride);
+    }
+    s.weights.push_back(std::move(w));
+  }
+  const TypeTraits& at = tern::type_traits(t.vec_dot_type);
+  s.x_stride = tern::row_bytes(at, k);
+  s.x.resize(s.x_stride * static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) {
+    for (float& v : f) v = normal(rng);
+    at.from_float(f.data(), s.x.data() + static_cast<size_t>(i) * s.x_stride, k);
+  }
+  s.y.resize(static_cast<size_t>(rows * m));
+  return s;
+}
+
+void bench_matmul(benchmark::State& state, const KernelTable* table, TensorType type, int64_t k,
+                  int64_t rows, int64_t m) {
+  const TypeTraits& t = tern::type_traits(type);
+  const MatmulKernel& mk = table->matmul_for(t);
+  Setup s = make_setup(t, mk, k, rows, m);
+  size_t i = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    const auto& w = s.weights[i++ % s.weights.size()];
+    mk.fn(t, w.data(), s.w_stride, rows, s.x.data(), s.x_stride, m, k, s.y.data(), rows, 0, rows);
+    benchmark::DoNotOptimize(s.y.data());
+    benchmark::ClobberMemory();
+  }
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double per_sec = static_cast<double>(state.iterations()) / sec;
+  const double bytes = static_cast<double>(s.w_stride) * static_cast<double>(rows) * per_sec;
+  const double weights = static_cast<double>(k) * static_cast<double>(rows) * per_sec;
+  state.counters["GB/s"] = bytes / 1e9;
+  state.counters["Gw/s"] = weights / 1e9;
+  state.counters["GOPS"] = 2 * weights * static_cast<double>(m) / 1e9;
+  state.counters["roofline%"] = 100 * bytes / g_roofline;
+}
+
+// The weight types some supported table has a fast kernel for (the scalar entry is the baseline).
+std::vector<TensorType> fast_types() {
+  std::vector<TensorType> out;
+  for (const TypeTraits& t : tern::all_type_traits()) {
+    const auto ref = tern::kernels::scalar_table().matmul_for(t).fn;
+    for (tern::kernels::Isa isa : tern::kernels::supported_isas()) {
+      const auto fn = tern::kernels::table_for(isa)->matmul_for(t).fn;
+      if (fn != nullptr && fn != ref) {
+        out.push_back(t.type);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void register_all() {
+  const std::vector<TensorType> types = fast_types();
+  for (tern::kernels::Isa isa : tern::kernels::supported_isas()) {
+    const KernelTable* table = tern::kernels::table_for(isa);
+    for (const TensorType type : types) {
+      const MatmulKernel& mk = table->matmul_for(tern::type_traits(type));
+      for (const auto& [k, rows] : kShapes) {
+        for (const int64_t m : kBatches) {
+          // The scalar reference is the specification, not a contender: decode and one batch.
+          if (isa == tern::kernels::Isa::kScalar && m > 8) continue;
+          const std::string name = std::string(mk.name) + "/" + std::to_string(k) + "x" +
+                                   std::to_string(rows) + "/M" + std::to_string(m);
+          benchmark::RegisterBenchmark(name.c_str(), bench_matmul, table, type, k, rows, m)
+              ->Unit(benchmark::kMicrosecond);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto& f = tern::kernels::cpu_features();
+  std::string built, supported;
+  for (auto isa : tern::kernels::built_isas())
+    built.append(" ").append(tern::kernels::isa_name(isa));
+  for (auto isa : tern::kernels::supported_isas()) {
+    supported.append(" ").append(tern::kernels::isa_name(isa));
+  }
+  if (const char* cold = std::getenv("TERN_BENCH_COLD_MIB")) {
+    g_cold_bytes = static_cast<size_t>(std::strtoull(cold, nullptr, 10)) << 20;
+  }
+  g_roofline = measure_read_bandwidth();
+  std::printf("cpu: %s\nfeatures: %s\nisa: built%s; supported%s; default %s\n", f.brand.c_str(),
+              f.summary().c_str(), built.c_str(), supported.c_str(),
+              std::string(tern::kernels::active_table().name).c_str());
+  std::printf("threads: 1 (kernels are single-threaded; the engine splits rows)\n");
+  std::printf("streaming read, 1 thread: %.1f GB/s (the roofline counter's 100%%)\n",
+              g_roofline / 1e9);
+  std::printf("weights: rotated through >= %zu MiB of copies (%s); activations warm\n\n",
+              g_cold_bytes >> 20, g_cold_bytes > 0 ? "cold" : "warm: TERN_BENCH_COLD_MIB=0");
+  std::fflush(stdout);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,31 @@
+// Entry points of the AVX2 kernels (kernels/x86/avx2/*.cpp, built with -mavx2 -mfma -mf16c).
+// Declarations and constants only: the generic table code includes this to take their addresses,
+// and must not get any inline code compiled for AVX2.
+#pragma once
+
+#include "kernels/kernels.h"
+
+namespace tern::kernels::avx2 {
+
+// Register tile of the ternary kernels: rows x activation rows per step (batches of 2 or more);
+// a single activation row runs kTq2GemvRows weight rows per step.
+inline constexpr int kTq2RowTile = 1;
+inline constexpr int kTq2ColTile = 4;
+inline constexpr int kTq2GemvRows = 1;
+
+// "matmul_tq2_0_q8_K__avx2" (and TQ1_0 repacked to TQ2_0 at load).
+void matmul_tq2_0_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                       int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
+                       float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// Q8_0 kernels: register tile for batches, weight rows per step for one activation row.
+inline constexpr int kQ8RowTile = 1;
+inline constexpr int kQ8ColTile = 4;
+inline constexpr int kQ8GemvRows = 2;
+
+// "matmul_q8_0_q8_0__avx2".
+void matmul_q8_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+
+}  // namespace tern::kernels::avx2

@@ -1,0 +1,236 @@
+// TQ2_0 x Q8_K matrix product with AVX-512 VNNI (vpdpbusd), bit-identical to
+// quant::vec_dot_tq2_0_q8_K. Also runs TQ1_0 weights repacked to TQ2_0 at load.
+//
+// Theory of operation. The reference keeps, per weight block of 256 and per activation row, eight
+// int32 lanes: lane l sums code * q8 over offsets 4l..4l+3 of each of the eight groups of 32,
+// minus bsums[2l] + bsums[2l+1]; then acc[l] = fma(float(lane), d_x * d_w, acc[l]) across blocks
+// and the eight accumulators are summed in hsum_float_8's tree. The integers are exact whatever
+// the order of their additions, so only the per-lane integer and the float steps must match:
+//  - vpdpbusd sums 4 consecutive u8 x s8 products into one int32: with the codes of groups 2j
+//    and 2j+1 in the two 256-bit halves of a zmm and q8[64j..64j+63] (contiguous in Q8_K) as the
+//    other operand, int32 lane l of the low half is group 2j's lane l, of the high half group
+//    2j+1's lane l. Four vpdpbusd cover the block; each half then holds a partial lane sum.
+//  - The two halves of a unit (one weight row x one activation row) are added, two units per
+//    zmm, and the accumulator starts at -(bsums[2l] + bsums[2l+1]) so no subtraction is left.
+//  - Codes are u8 in 0..3 and q8 any s8: the products never saturate (vpdpbusd does not saturate
+//    anyway, and 8 groups x 4 x 3 x 128 fits easily in int32).
+// Each weight block is unpacked once per step and used for every activation row of the tile.
+#include "kernels/x86/intrinsics.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/x86/avx512/avx512.h"
+#include "quant/blocks.h"
+
+namespace tern::kernels::avx512 {
+namespace {
+
+constexpr size_t kWBlock = sizeof(BlockTQ2_0);
+constexpr size_t kXBlock = sizeof(BlockQ8_K);
+constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
+constexpr size_t kXBsums = offsetof(BlockQ8_K, bsums);
+constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
+// Software prefetch distance for the weights. A tile reads R rows side by side, short streams the
+// hardware prefetcher follows poorly (a quarter of the bandwidth, measured); prefetching the
+// tile's bytes this far ahead, in the order they are laid out, streams at the memory's speed.
+constexpr int64_t kPrefetchBytes = 4096;
+
+// Constants of the unpack, built once per call.
+struct Unpack {
+  __m512i shift01;  // 16-bit shift counts: 0 in the low half, 2 in the high half
+  __m512i shift23;  // 4 and 6
+  __m512i mask3;
+};
+
+Unpack make_unpack() {
+  const auto halves = [](short lo, short hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(lo)), _mm256_set1_epi16(hi),
+                              1);
+  };
+  return {halves(0, 2), halves(4, 6), _mm512_set1_epi8(3)};
+}
+
+// Codes of groups 2j (low half) and 2j+1 (high half) of a block: qs[32 h + m] holds element
+// 128 h + 32 n + m in bits 2n (blocks.h), so group 2j comes from qs[0..31] or qs[32..63]
+// shifted by 4j % 8 and group 2j+1 by 4j % 8 + 2.
+inline __m512i codes(const uint8_t* qs, int j, const Unpack& u) {
+  const __m512i bytes = _mm512_broadcast_i64x4(
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * (j / 2))));
+  return _mm512_and_si512(_mm512_srlv_epi16(bytes, j % 2 == 0 ? u.shift01 : u.shift23), u.mask3);
+}
+
+// hsum_float_8: ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)), as quant::sum_dot_lanes.
+inline float hsum8(__m256 v) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// [a_lo + a_hi | b_lo + b_hi]: the lane sums of two units side by side.
+inline __m512i fold_pair(__m512i a, __m512i b) {
+  return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                          _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+// [s0 x 8 | s1 x 8].
+inline __m512 halves(float s0, float s1) {
+  return _mm512_mask_broadcastss_ps(_mm512_set1_ps(s0), 0xff00, _mm_set_ss(s1));
+}
+
+// R weight rows x C activation rows over nb blocks. Two units share a float accumulator and the
+// folding step: with C >= 2 the units (r, c) and (r, c + 1), whose scales are d_w(r) times the
+// pair [d_x(c) | d_x(c + 1)] built once per block; with C == 1 (decode) the units of rows r and
+// r + 1. An odd last unit is paired with itself.
+template <int R, int C>
+void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
+          float* y, int64_t ldy, const Unpack& u) {
+  constexpr bool kRowPairs = C == 1;
+  constexpr int kPairs = kRowPairs ? (R + 1) / 2 : R * ((C + 1) / 2);
+  // Units of pair p as (row, column).
+  constexpr auto unit = [](int p, int half) {
+    struct RC {
+      int r, c;
+    };
+    if constexpr (kRowPairs) {
+      const int r = 2 * p + half;
+      return RC{r < R ? r : R - 1, 0};
+    } else {
+      const int r = p / ((C + 1) / 2), c = 2 * (p % ((C + 1) / 2)) + half;
+      return RC{r, c < C ? c : C - 1};
+    }
+  };
+  __m512 facc[kPairs];
+#pragma GCC unroll 16
+  for (int p = 0; p < kPairs; ++p) facc[p] = _mm512_setzero_ps();
+  const __m256i ones16 = _mm256_set1_epi16(1);
+
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* xq[C];
+    float xd[C];
+    __m512i acc[R][C];
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const uint8_t* xb = x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock;
+      xq[c] = xb + kXQs;
+      std::memcpy(&xd[c], xb, sizeof(float));
+      // bsums[2l] + bsums[2l+1] in int32 lane l, negated: the starting value of every unit of
+      // this activation row (low half only; the high half starts at 0).
+      const __m256i bs = _mm256_madd_epi16(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + kXBsums)), ones16);
+      const __m512i start = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), bs));
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r][c] = start;
+    }
+    {
+      const char* pf = reinterpret_cast<const char*>(w) + kPrefetchBytes + b * R * kWBlock;
+#pragma GCC unroll 16
+      for (int i = 0; i <= R; ++i) _mm_prefetch(pf + 64 * i, _MM_HINT_T0);
+    }
+    float wd[R];
+    const uint8_t* wq[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      wq[r] = w + static_cast<size_t>(r) * w_stride + static_cast<size_t>(b) * kWBlock;
+      uint16_t d16;
+      std::memcpy(&d16, wq[r] + kWScale, sizeof d16);
+      wd[r] = _cvtsh_ss(d16);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      // Activations in registers, loaded once for the R rows: a memory operand per vpdpbusd
+      // would load them R times, and loads, not multiplies, limit this loop on Zen 4.
+      __m512i a[C];
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) {
+        a[c] = _mm512_loadu_si512(xq[c] + 64 * j);
+        if constexpr (R > 1) asm("" : "+v"(a[c]));
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const __m512i q = codes(wq[r], j, u);
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], q, a[c]);
+      }
+    }
+    // d = d_x * d_w per unit (one rounding, as the reference), over the unit's 8 lanes.
+    __m512 dpair[kRowPairs ? 1 : (C + 1) / 2];
+    if constexpr (kRowPairs) {
+      dpair[0] = _mm512_set1_ps(xd[0]);
+    } else {
+#pragma GCC unroll 16
+      for (int q = 0; q < (C + 1) / 2; ++q) {
+        dpair[q] = halves(xd[2 * q], xd[2 * q + 1 < C ? 2 * q + 1 : C - 1]);
+      }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < kPairs; ++p) {
+      const auto u0 = unit(p, 0), u1 = unit(p, 1);
+      const __m512 lanes = _mm512_cvtepi32_ps(fold_pair(acc[u0.r][u0.c], acc[u1.r][u1.c]));
+      const __m512 d = kRowPairs
+                           ? _mm512_mul_ps(halves(wd[u0.r], wd[u1.r]), dpair[0])
+                           : _mm512_mul_ps(_mm512_set1_ps(wd[u0.r]), dpair[p % ((C + 1) / 2)]);
+      facc[p] = _mm512_fmadd_ps(lanes, d, facc[p]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < kPairs; ++p) {
+#pragma GCC unroll 2
+    for (int half = 0; half < 2; ++half) {
+      const auto un = unit(p, half);
+      if (half == 1 && un.r == unit(p, 0).r && un.c == unit(p, 0).c) continue;  // self-paired
+      const __m256 v =
+          half == 0 ? _mm512_castps512_ps256(facc[p]) : _mm512_extractf32x8_ps(facc[p], 1);
+      y[static_cast<int64_t>(un.c) * ldy + un.r] = hsum8(v);
+    }
+  }
+}
+
+using TileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, int64_t, float*, int64_t,
+                        const Unpack&);
+
+// tile<R, C> for R in 1..kRows and C in 1..kCols, indexed [R - 1][C - 1], for the edges.
+template <int kRows, int kCols>
+struct Tiles {
+  TileFn fn[kRows][kCols];
+  constexpr Tiles() : fn{} { fill<1, 1>(); }
+  template <int R, int C>
+  constexpr void fill() {
+    fn[R - 1][C - 1] = tile<R, C>;
+    if constexpr (C < kCols) {
+      fill<R, C + 1>();
+    } else if constexpr (R < kRows) {
+      fill<R + 1, 1>();
+    }
+  }
+};
+
+constexpr int kMaxRows = kTq2GemvRows > kTq2RowTile ? kTq2GemvRows : kTq2RowTile;
+constexpr Tiles<kMaxRows, kTq2ColTile> kTiles;
+
+}  // namespace
+
+void matmul_tq2_0_q8_K(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
+                       int64_t /*n_rows*/, const std::byte* x, size_t x_stride, int64_t n_x,
+                       int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const Unpack u = make_unpack();
+  const int64_t nb = k / kQkK;
+  const auto* wb = reinterpret_cast<const uint8_t*>(w);
+  const auto* xb = reinterpret_cast<const uint8_t*>(x);
+  // One activation row (decode): more weight rows per step share its loads. A batch: each
+  // unpacked weight block serves kTq2ColTile activation rows.
+  const int64_t rows_step = n_x == 1 ? kTq2GemvRows : kTq2RowTile;
+  for (int64_t r = r0; r < r1; r += rows_step) {
+    const int64_t nr = r1 - r < rows_step ? r1 - r : rows_step;
+    for (int64_t m = 0; m < n_x; m += kTq2ColTile) {
+      const int64_t nc = n_x - m < kTq2ColTile ? n_x - m : kTq2ColTile;
+      kTiles.fn[nr - 1][nc - 1](wb + static_cast<size_t>(r) * w_stride, w_stride,
+                                xb + static_cast<size_t>(m) * x_stride, x_stride, nb,
+                                y + m * ldy + r, ldy, u);
+    }
+  }
+}
+
+}  // namespace tern::kernels::avx512
