@@ -34,18 +34,42 @@ void pad_to(std::vector<std::byte>& out, size_t alignment) {
 
 void put_value(std::vector<std::byte>& out, const GgufValue& v) {
   switch (v.type) {
-    case GgufType::U8: put<uint8_t>(out, static_cast<uint8_t>(std::get<uint64_t>(v.value))); break;
-    case GgufType::U16: put<uint16_t>(out, static_cast<uint16_t>(std::get<uint64_t>(v.value))); break;
-    case GgufType::U32: put<uint32_t>(out, static_cast<uint32_t>(std::get<uint64_t>(v.value))); break;
-    case GgufType::U64: put<uint64_t>(out, std::get<uint64_t>(v.value)); break;
-    case GgufType::I8: put<int8_t>(out, static_cast<int8_t>(std::get<int64_t>(v.value))); break;
-    case GgufType::I16: put<int16_t>(out, static_cast<int16_t>(std::get<int64_t>(v.value))); break;
-    case GgufType::I32: put<int32_t>(out, static_cast<int32_t>(std::get<int64_t>(v.value))); break;
-    case GgufType::I64: put<int64_t>(out, std::get<int64_t>(v.value)); break;
-    case GgufType::F32: put<float>(out, static_cast<float>(std::get<double>(v.value))); break;
-    case GgufType::F64: put<double>(out, std::get<double>(v.value)); break;
-    case GgufType::BOOL: put<uint8_t>(out, std::get<bool>(v.value) ? 1 : 0); break;
-    case GgufType::STRING: put_string(out, std::get<std::string>(v.value)); break;
+    case GgufType::U8:
+      put<uint8_t>(out, static_cast<uint8_t>(std::get<uint64_t>(v.value)));
+      break;
+    case GgufType::U16:
+      put<uint16_t>(out, static_cast<uint16_t>(std::get<uint64_t>(v.value)));
+      break;
+    case GgufType::U32:
+      put<uint32_t>(out, static_cast<uint32_t>(std::get<uint64_t>(v.value)));
+      break;
+    case GgufType::U64:
+      put<uint64_t>(out, std::get<uint64_t>(v.value));
+      break;
+    case GgufType::I8:
+      put<int8_t>(out, static_cast<int8_t>(std::get<int64_t>(v.value)));
+      break;
+    case GgufType::I16:
+      put<int16_t>(out, static_cast<int16_t>(std::get<int64_t>(v.value)));
+      break;
+    case GgufType::I32:
+      put<int32_t>(out, static_cast<int32_t>(std::get<int64_t>(v.value)));
+      break;
+    case GgufType::I64:
+      put<int64_t>(out, std::get<int64_t>(v.value));
+      break;
+    case GgufType::F32:
+      put<float>(out, static_cast<float>(std::get<double>(v.value)));
+      break;
+    case GgufType::F64:
+      put<double>(out, std::get<double>(v.value));
+      break;
+    case GgufType::BOOL:
+      put<uint8_t>(out, std::get<bool>(v.value) ? 1 : 0);
+      break;
+    case GgufType::STRING:
+      put_string(out, std::get<std::string>(v.value));
+      break;
     case GgufType::ARRAY: {
       const auto& a = std::get<GgufArray>(v.value);
       put<uint32_t>(out, static_cast<uint32_t>(a.elem_type));
@@ -60,7 +84,8 @@ void put_value(std::vector<std::byte>& out, const GgufValue& v) {
 
 GgufWriter::GgufWriter(uint32_t alignment) : alignment_(alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > (1u << 20)) {
-    throw Error("gguf writer: alignment " + std::to_string(alignment) + " is not a power of two up to 1 MiB");
+    throw Error("gguf writer: alignment " + std::to_string(alignment) +
+                " is not a power of two up to 1 MiB");
   }
   if (alignment != 32) {
     set_u32("general.alignment", alignment);
@@ -77,8 +102,8 @@ void GgufWriter::add_kv(const std::string& key, GgufType type, std::vector<std::
     }
     std::memcpy(&v, payload.data(), sizeof v);
     if (v != alignment_) {
-      throw Error("gguf writer: key 'general.alignment' = " + std::to_string(v) + " differs from the writer's alignment " +
-                  std::to_string(alignment_));
+      throw Error("gguf writer: key 'general.alignment' = " + std::to_string(v) +
+                  " differs from the writer's alignment " + std::to_string(alignment_));
     }
     if (alignment_implicit_) {
       alignment_implicit_ = false;
@@ -149,19 +174,23 @@ void GgufWriter::copy_value(const std::string& key, const GgufValue& v) {
   add_kv(key, v.type, std::move(p));
 }
 
-size_t GgufWriter::check_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne) {
+size_t GgufWriter::check_tensor(const std::string& name, TensorType type,
+                                std::span<const int64_t> ne) {
   const TypeTraits& t = type_traits(type);
   if (name.empty()) throw Error("gguf writer: empty tensor name");
-  if (ne.empty() || ne.size() > 4) throw Error("gguf writer: tensor '" + name + "' needs 1 to 4 dimensions");
+  if (ne.empty() || ne.size() > 4)
+    throw Error("gguf writer: tensor '" + name + "' needs 1 to 4 dimensions");
   int64_t n = 1;
   for (int64_t d : ne) {
     if (d <= 0 || n > std::numeric_limits<int64_t>::max() / d) {
-      throw Error("gguf writer: tensor '" + name + "' has a dimension that is not positive or too large");
+      throw Error("gguf writer: tensor '" + name +
+                  "' has a dimension that is not positive or too large");
     }
     n *= d;
   }
   if (ne[0] % t.block_elems != 0) {
-    throw Error("gguf writer: tensor '" + name + "' row length is not a multiple of the block size");
+    throw Error("gguf writer: tensor '" + name +
+                "' row length is not a multiple of the block size");
   }
   if (tensor_names_.count(name)) throw Error("gguf writer: duplicate tensor name '" + name + "'");
   tensor_names_.insert(name);
@@ -178,8 +207,8 @@ void GgufWriter::add_tensor(const std::string& name, TensorType type, std::span<
   tensors_.push_back({name, type, {ne.begin(), ne.end()}, {data.begin(), data.end()}, nbytes, {}});
 }
 
-void GgufWriter::add_tensor_lazy(const std::string& name, TensorType type, std::span<const int64_t> ne,
-                                 FillFn fill) {
+void GgufWriter::add_tensor_lazy(const std::string& name, TensorType type,
+                                 std::span<const int64_t> ne, FillFn fill) {
   const size_t nbytes = check_tensor(name, type, ne);
   tensors_.push_back({name, type, {ne.begin(), ne.end()}, {}, nbytes, std::move(fill)});
 }
@@ -206,7 +235,8 @@ std::vector<std::byte> GgufWriter::header_bytes() const {
 
 std::vector<std::byte> GgufWriter::tensor_bytes(const Tensor& t) const {
   std::vector<std::byte> out;
-  out.reserve((t.nbytes + alignment_ - 1) / alignment_ * alignment_);  // padding must not reallocate
+  out.reserve((t.nbytes + alignment_ - 1) / alignment_ *
+              alignment_);  // padding must not reallocate
   if (t.fill) {
     out.resize(t.nbytes);
     t.fill(out);

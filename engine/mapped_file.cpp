@@ -38,7 +38,7 @@ class Fd {
 MappedFile MappedFile::open(const std::string& path, bool use_mmap) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) fail_errno(path, "cannot open");
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) fail_errno(path, "cannot stat");
   if (!S_ISREG(st.st_mode)) throw Error(path + ": not a regular file");
   const auto size = static_cast<size_t>(st.st_size);
@@ -77,7 +77,9 @@ MappedFile MappedFile::from_bytes(std::vector<std::byte> bytes) {
   return f;
 }
 
-MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
+MappedFile::MappedFile(MappedFile&& other) noexcept {
+  *this = std::move(other);
+}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
@@ -92,7 +94,9 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   return *this;
 }
 
-MappedFile::~MappedFile() { release(); }
+MappedFile::~MappedFile() {
+  release();
+}
 
 void MappedFile::release() noexcept {
   if (mapped_ && data_ != nullptr) {

@@ -15,8 +15,8 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   const std::string arch = file.get_string("general.architecture");
   auto loader = arch::find_loader(arch);
   if (!loader) {
-    file.fail("unsupported architecture '" + arch + "' (supported: " +
-              arch::supported_architectures() + ")");
+    file.fail("unsupported architecture '" + arch +
+              "' (supported: " + arch::supported_architectures() + ")");
   }
   return loader(std::move(file), *choice.table);
 }

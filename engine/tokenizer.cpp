@@ -1,4 +1,5 @@
-// What the SPM and BPE tokenizers share (special-token partitioning, pieces, decode) and the UTF-8 streamer.
+// What the SPM and BPE tokenizers share (special-token partitioning, pieces, decode) and the UTF-8
+// streamer.
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -13,8 +14,8 @@ namespace {
 
 void check_id(const Vocab& v, TokenId id, const char* what) {
   if (id < -1 || id >= static_cast<TokenId>(v.tokens.size())) {
-    throw Error(std::string("tokenizer: ") + what + " id " + std::to_string(id) + " is outside the vocabulary of " +
-                std::to_string(v.tokens.size()));
+    throw Error(std::string("tokenizer: ") + what + " id " + std::to_string(id) +
+                " is outside the vocabulary of " + std::to_string(v.tokens.size()));
   }
 }
 
@@ -22,9 +23,11 @@ void check_id(const Vocab& v, TokenId id, const char* what) {
 // tokenizers index by are checked again here.
 void validate(Vocab& v) {
   if (v.tokens.empty()) throw Error("tokenizer: the vocabulary is empty");
-  if (v.tokens.size() > static_cast<size_t>(INT32_MAX)) throw Error("tokenizer: the vocabulary is too large");
+  if (v.tokens.size() > static_cast<size_t>(INT32_MAX))
+    throw Error("tokenizer: the vocabulary is too large");
   if (v.types.empty()) v.types.assign(v.tokens.size(), TokenKind::Normal);
-  if (v.types.size() != v.tokens.size()) throw Error("tokenizer: token types and tokens differ in number");
+  if (v.types.size() != v.tokens.size())
+    throw Error("tokenizer: token types and tokens differ in number");
   if (!v.scores.empty() && v.scores.size() != v.tokens.size()) {
     throw Error("tokenizer: scores and tokens differ in number");
   }
@@ -42,12 +45,16 @@ void validate(Vocab& v) {
       check_id(v, id, "strip-list");
     }
   }
-  if (v.add_bos && v.bos < 0) throw Error("tokenizer: BOS is to be added but there is no BOS token");
-  if (v.add_eos && v.eos < 0) throw Error("tokenizer: EOS is to be added but there is no EOS token");
+  if (v.add_bos && v.bos < 0)
+    throw Error("tokenizer: BOS is to be added but there is no BOS token");
+  if (v.add_eos && v.eos < 0)
+    throw Error("tokenizer: EOS is to be added but there is no EOS token");
 }
 
 // isspace() in the C locale, which is what llama.cpp strips around special tokens.
-bool is_c_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+bool is_c_space(char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 // llama.cpp's clean_up_tokenization_spaces, three in-place passes over the text. The passes read
 // bytes they have already rewritten, so they are kept index for index to give the same output.
@@ -171,7 +178,8 @@ std::vector<Fragment> TokenizerCommon::partition(std::string_view text, bool par
 
 std::string TokenizerCommon::token_to_piece(TokenId id, bool special) const {
   if (id < 0 || id >= n_vocab()) {
-    throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(n_vocab()));
+    throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " +
+                std::to_string(n_vocab()));
   }
   const TokenKind kind = vocab_.types[static_cast<size_t>(id)];
   if (!special && (kind == TokenKind::Control || kind == TokenKind::Unknown)) return {};

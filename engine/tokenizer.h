@@ -32,8 +32,8 @@ struct Vocab {
   VocabKind kind = VocabKind::Spm;
   std::string pre;  // tokenizer.ggml.pre ("default", "gpt2", "llama3"/"llama-bpe", ...)
   std::vector<std::string> tokens;
-  std::vector<float> scores;      // empty when the file has none
-  std::vector<TokenKind> types;   // defaults to Normal
+  std::vector<float> scores;        // empty when the file has none
+  std::vector<TokenKind> types;     // defaults to Normal
   std::vector<std::string> merges;  // BPE: "left right"
   TokenId bos = -1, eos = -1, unk = -1, pad = -1, eot = -1;
   bool add_bos = false, add_eos = false, add_space_prefix = false;

@@ -19,10 +19,11 @@ namespace {
 constexpr std::array<std::string_view, 14> kGpt2Pre = {
     "gpt2",       "gpt-2",      "phi-2",        "jina-es",     "jina-de", "gigachat", "jina-v1-en",
     "jina-v2-es", "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt",     "olmo",     "jais"};
-constexpr std::array<std::string_view, 7> kLlama3Pre = {"llama3", "llama-v3",  "llama-bpe",  "falcon3",
-                                                        "dbrx",   "smaug-bpe", "chatglm-bpe"};
+constexpr std::array<std::string_view, 7> kLlama3Pre = {
+    "llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"};
 // These also take the llama3 vocabulary's habit of keeping whole words that are tokens.
-constexpr std::array<std::string_view, 4> kIgnoreMergesPre = {"llama3", "llama-v3", "llama-bpe", "falcon3"};
+constexpr std::array<std::string_view, 4> kIgnoreMergesPre = {"llama3", "llama-v3", "llama-bpe",
+                                                              "falcon3"};
 // Pre-tokenizers llama.cpp detokenizes without the space clean-up.
 constexpr std::array<std::string_view, 11> kNoCleanSpacesPre = {
     "deepseek-llm", "deepseek-coder", "deepseek-v3", "command-r", "qwen2",    "deepseek-r1-qwen",
@@ -62,19 +63,25 @@ uint8_t classify(uint32_t cpt) {
   return k;
 }
 
-bool is_other(uint8_t k) { return (k & kInside) && !(k & (kLetter | kNumber | kSpace)); }
+bool is_other(uint8_t k) {
+  return (k & kInside) && !(k & (kLetter | kNumber | kSpace));
+}
 
-bool is_newline(uint32_t c) { return c == '\r' || c == '\n'; }
+bool is_newline(uint32_t c) {
+  return c == '\r' || c == '\n';
+}
 
-uint32_t ascii_lower(uint32_t c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
+uint32_t ascii_lower(uint32_t c) {
+  return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
 
 constexpr uint32_t kOutside = 0xFFFFFFFF;
 
 // One segment of the text being split further; emit() closes a word at a position.
 class Segment {
  public:
-  Segment(const std::vector<uint32_t>& cpts, const std::vector<uint8_t>& cls, size_t begin, size_t end,
-          std::vector<size_t>& out)
+  Segment(const std::vector<uint32_t>& cpts, const std::vector<uint8_t>& cls, size_t begin,
+          size_t end, std::vector<size_t>& out)
       : cpts_(cpts), cls_(cls), begin_(begin), end_(end), last_(begin), out_(out) {}
 
   size_t begin() const { return begin_; }
@@ -93,7 +100,8 @@ class Segment {
   std::vector<size_t>& out_;
 };
 
-// 's|'t|'re|'ve|'m|'ll|'d (optionally case-insensitive): the length of the contraction at pos, or 0.
+// 's|'t|'re|'ve|'m|'ll|'d (optionally case-insensitive): the length of the contraction at pos, or
+// 0.
 size_t contraction_at(const Segment& s, size_t pos, bool any_case) {
   if (s.cp(pos) != '\'' || pos + 1 >= s.end()) return 0;
   const auto fold = [&](uint32_t c) { return any_case ? ascii_lower(c) : c; };
@@ -143,7 +151,8 @@ void split_gpt2(Segment& s) {
   }
 }
 
-// Llama 3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// Llama 3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 void split_llama3(Segment& s) {
   size_t pos = s.begin();
   while (pos < s.end()) {
@@ -236,7 +245,9 @@ std::optional<PreTokenizer> pre_tokenizer_for(std::string_view pre) {
   return std::nullopt;
 }
 
-bool bpe_clean_spaces(std::string_view pre) { return !one_of(pre, kNoCleanSpacesPre); }
+bool bpe_clean_spaces(std::string_view pre) {
+  return !one_of(pre, kNoCleanSpacesPre);
+}
 
 std::vector<size_t> pre_tokenize(const std::vector<uint32_t>& cpts, PreTokenizer kind) {
   std::vector<size_t> words;
@@ -267,11 +278,21 @@ std::vector<size_t> pre_tokenize(const std::vector<uint32_t>& cpts, PreTokenizer
     for (const size_t len : words) {
       Segment seg(cpts, cls, begin, begin + len, next);
       switch (stage) {
-        case Stage::PunctRuns: split_runs(seg, kPunctRun); break;
-        case Stage::Gpt2: split_gpt2(seg); break;
-        case Stage::Llama3: split_llama3(seg); break;
-        case Stage::NumberRuns: split_runs(seg, kNumber); break;
-        case Stage::DigitTriples: split_digit_triples(seg); break;
+        case Stage::PunctRuns:
+          split_runs(seg, kPunctRun);
+          break;
+        case Stage::Gpt2:
+          split_gpt2(seg);
+          break;
+        case Stage::Llama3:
+          split_llama3(seg);
+          break;
+        case Stage::NumberRuns:
+          split_runs(seg, kNumber);
+          break;
+        case Stage::DigitTriples:
+          split_digit_triples(seg);
+          break;
       }
       begin += len;
     }
@@ -284,9 +305,10 @@ BpeTokenizer::BpeTokenizer(Vocab vocab) : TokenizerCommon(std::move(vocab)) {
   if (auto kind = pre_tokenizer_for(vocab_.pre)) {
     pre_kind_ = *kind;
   } else {
-    spdlog::warn("tokenizer: pre-tokenizer '{}' is not supported; splitting text like GPT-2, so tokens may "
-                 "differ from the model's own tokenizer",
-                 vocab_.pre);
+    spdlog::warn(
+        "tokenizer: pre-tokenizer '{}' is not supported; splitting text like GPT-2, so tokens may "
+        "differ from the model's own tokenizer",
+        vocab_.pre);
     pre_kind_ = PreTokenizer::Gpt2;
   }
   ignore_merges_ = one_of(vocab_.pre, kIgnoreMergesPre);
@@ -299,7 +321,8 @@ BpeTokenizer::BpeTokenizer(Vocab vocab) : TokenizerCommon(std::move(vocab)) {
   }
 
   pieces_.reserve(vocab_.tokens.size());
-  for (size_t i = 0; i < vocab_.tokens.size(); ++i) pieces_.push_back(make_piece(static_cast<TokenId>(i)));
+  for (size_t i = 0; i < vocab_.tokens.size(); ++i)
+    pieces_.push_back(make_piece(static_cast<TokenId>(i)));
 }
 
 std::string BpeTokenizer::make_piece(TokenId id) const {
@@ -338,7 +361,8 @@ std::string BpeTokenizer::make_piece(TokenId id) const {
   return {};
 }
 
-int32_t BpeTokenizer::merge_rank(std::string_view left, std::string_view right, std::string& scratch) const {
+int32_t BpeTokenizer::merge_rank(std::string_view left, std::string_view right,
+                                 std::string& scratch) const {
   scratch.assign(left);
   scratch.push_back(' ');
   scratch.append(right);
@@ -390,7 +414,8 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out)
     if (left < 0 || right < 0) return;
     const MergeSymbol& l = symbols[static_cast<size_t>(left)];
     const MergeSymbol& r = symbols[static_cast<size_t>(right)];
-    const int32_t rank = merge_rank(word.substr(l.begin, l.size), word.substr(r.begin, r.size), scratch);
+    const int32_t rank =
+        merge_rank(word.substr(l.begin, l.size), word.substr(r.begin, r.size), scratch);
     if (rank < 0) return;
     queue.push(BpeBigram{left, right, rank, l.size + r.size});
   };
@@ -432,7 +457,8 @@ void BpeTokenizer::encode_text(std::string_view text, std::vector<TokenId>& out)
   }
 }
 
-std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool add_special,
+                                          bool parse_special) const {
   std::vector<TokenId> out;
   const std::vector<Fragment> frags = partition(text, parse_special);
   if (add_special && vocab_.add_bos) out.push_back(vocab_.bos);

@@ -1,4 +1,5 @@
-// Private to the tokenizer sources (and tests): the SPM/BPE classes, their shared base, the BPE pre-tokenizer.
+// Private to the tokenizer sources (and tests): the SPM/BPE classes, their shared base, the BPE
+// pre-tokenizer.
 #pragma once
 
 #include <cstddef>

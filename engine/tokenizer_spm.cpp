@@ -1,4 +1,5 @@
-// SentencePiece-style tokenizer ("llama" vocabularies): greedy bigram merging by score, byte fallback.
+// SentencePiece-style tokenizer ("llama" vocabularies): greedy bigram merging by score, byte
+// fallback.
 #include <algorithm>
 #include <queue>
 #include <string>
@@ -39,7 +40,8 @@ int hex_digit(char c) {
 
 SpmTokenizer::SpmTokenizer(Vocab vocab) : TokenizerCommon(std::move(vocab)) {
   pieces_.reserve(vocab_.tokens.size());
-  for (size_t i = 0; i < vocab_.tokens.size(); ++i) pieces_.push_back(make_piece(static_cast<TokenId>(i)));
+  for (size_t i = 0; i < vocab_.tokens.size(); ++i)
+    pieces_.push_back(make_piece(static_cast<TokenId>(i)));
 }
 
 std::string SpmTokenizer::make_piece(TokenId id) const {
@@ -91,7 +93,8 @@ TokenId SpmTokenizer::byte_token(uint8_t byte) const {
   return vocab_.unk;
 }
 
-void SpmTokenizer::encode_text(std::string_view fragment, bool space_prefix, std::vector<TokenId>& out) const {
+void SpmTokenizer::encode_text(std::string_view fragment, bool space_prefix,
+                               std::vector<TokenId>& out) const {
   std::string text;
   text.reserve(fragment.size() + 8);
   if (space_prefix) text.append(kSpaceMarker);
@@ -148,7 +151,8 @@ void SpmTokenizer::encode_text(std::string_view fragment, bool space_prefix, std
   }
 }
 
-std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_special,
+                                          bool parse_special) const {
   std::vector<TokenId> out;
   const std::vector<Fragment> frags = partition(text, parse_special);
   if (add_special && vocab_.add_bos) out.push_back(vocab_.bos);

@@ -14,7 +14,9 @@ size_t utf8_len_from_lead(uint8_t lead) {
 
 namespace {
 
-bool is_continuation(uint8_t b) { return (b & 0xC0) == 0x80; }
+bool is_continuation(uint8_t b) {
+  return (b & 0xC0) == 0x80;
+}
 
 // Decodes one sequence at `pos`; returns its length, or 0 when the bytes there are not a sequence.
 size_t decode_one(std::string_view s, size_t pos, uint32_t& cpt) {
@@ -208,7 +210,9 @@ const ByteAlphabet& byte_alphabet() {
 
 }  // namespace
 
-std::string_view byte_to_unicode(uint8_t byte) { return byte_alphabet().to_unicode[byte]; }
+std::string_view byte_to_unicode(uint8_t byte) {
+  return byte_alphabet().to_unicode[byte];
+}
 
 int unicode_to_byte(uint32_t cpt) {
   if (cpt >= byte_alphabet().from_unicode.size()) return -1;

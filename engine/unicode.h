@@ -1,4 +1,5 @@
-// UTF-8 coding, Unicode character classes and the GPT-2 byte alphabet, as llama.cpp's tokenizers see them.
+// UTF-8 coding, Unicode character classes and the GPT-2 byte alphabet, as llama.cpp's tokenizers
+// see them.
 #pragma once
 
 #include <cstddef>
@@ -13,11 +14,13 @@ inline constexpr uint32_t kReplacementChar = 0xFFFD;
 inline constexpr uint32_t kMaxCodepoint = 0x10FFFF;
 
 // Length of the sequence a UTF-8 lead byte announces, judged from its top four bits only. Stray
-// continuation bytes count as 1 and nothing is validated: llama.cpp cuts text into symbols this way.
+// continuation bytes count as 1 and nothing is validated: llama.cpp cuts text into symbols this
+// way.
 size_t utf8_len_from_lead(uint8_t lead);
 
 // Decodes UTF-8 the way llama.cpp does: a byte that does not start a well-formed sequence becomes
-// U+FFFD and decoding resumes at the next byte. Overlong forms and surrogates are accepted as they come.
+// U+FFFD and decoding resumes at the next byte. Overlong forms and surrogates are accepted as they
+// come.
 std::vector<uint32_t> utf8_decode_lenient(std::string_view text);
 
 // Appends the UTF-8 form of `cpt`. Values past U+10FFFF (only reachable from 4-byte sequences with

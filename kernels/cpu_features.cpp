@@ -31,7 +31,9 @@ uint64_t xgetbv0() {
   return (static_cast<uint64_t>(hi) << 32) | lo;
 }
 
-bool bit(uint32_t v, int n) { return (v >> n) & 1u; }
+bool bit(uint32_t v, int n) {
+  return (v >> n) & 1u;
+}
 
 CpuFeatures detect() {
   CpuFeatures f;
@@ -61,8 +63,8 @@ CpuFeatures detect() {
   f.avx = bit(r1.c, 28);
   if (osxsave) {
     const uint64_t xcr0 = xgetbv0();
-    f.os_avx = (xcr0 & 0x6) == 0x6;            // XMM and YMM state
-    f.os_avx512 = (xcr0 & 0xe6) == 0xe6;       // plus opmask and ZMM state
+    f.os_avx = (xcr0 & 0x6) == 0x6;       // XMM and YMM state
+    f.os_avx512 = (xcr0 & 0xe6) == 0xe6;  // plus opmask and ZMM state
   }
   if (max_leaf >= 7) {
     const Regs r7 = cpuid(7, 0);
@@ -78,7 +80,8 @@ CpuFeatures detect() {
   }
   // Features whose registers the OS does not save are unusable.
   if (!f.os_avx) f.avx = f.avx2 = f.fma = f.f16c = f.avx_vnni = false;
-  if (!f.os_avx512) f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512vnni = f.avx512bf16 = false;
+  if (!f.os_avx512)
+    f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512vnni = f.avx512bf16 = false;
   return f;
 }
 #elif defined(__aarch64__)
@@ -101,7 +104,9 @@ CpuFeatures detect() {
   return f;
 }
 #else
-CpuFeatures detect() { return {}; }
+CpuFeatures detect() {
+  return {};
+}
 #endif
 
 }  // namespace

@@ -19,7 +19,9 @@ inline uint32_t fp32_to_bits(float f) {
 
 float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);
-inline float bf16_to_fp32(uint16_t h) { return fp32_from_bits(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_fp32(uint16_t h) {
+  return fp32_from_bits(static_cast<uint32_t>(h) << 16);
+}
 uint16_t fp32_to_bf16(float f);
 
 }  // namespace tern

@@ -44,12 +44,10 @@ constexpr std::array<TypeTraits, 13> kTypeTraits = {{
      quant::quantize_row_tq1_0, quant::quantize_row_tq1_0, quant::vec_dot_tq1_0_q8_K},
     {TT::TQ2_0, "tq2_0", kQkK, sizeof(BlockTQ2_0), true, TT::Q8_K, quant::dequantize_row_tq2_0,
      quant::quantize_row_tq2_0, quant::quantize_row_tq2_0, quant::vec_dot_tq2_0_q8_K},
-    {TT::MXFP4, "mxfp4", kQkMxfp4, sizeof(BlockMxfp4), true, TT::Q8_0,
-     quant::dequantize_row_mxfp4, quant::quantize_row_mxfp4, quant::quantize_row_mxfp4,
-     quant::vec_dot_mxfp4_q8_0},
-    {TT::BFP8, "bfp8", kQkBfp8, sizeof(BlockBfp8), true, TT::BFP8,
-     quant::dequantize_row_bfp8, quant::quantize_row_bfp8, quant::quantize_row_bfp8,
-     quant::vec_dot_bfp8_bfp8},
+    {TT::MXFP4, "mxfp4", kQkMxfp4, sizeof(BlockMxfp4), true, TT::Q8_0, quant::dequantize_row_mxfp4,
+     quant::quantize_row_mxfp4, quant::quantize_row_mxfp4, quant::vec_dot_mxfp4_q8_0},
+    {TT::BFP8, "bfp8", kQkBfp8, sizeof(BlockBfp8), true, TT::BFP8, quant::dequantize_row_bfp8,
+     quant::quantize_row_bfp8, quant::quantize_row_bfp8, quant::vec_dot_bfp8_bfp8},
 }};
 
 constexpr char ascii_lower(char c) {

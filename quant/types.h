@@ -36,17 +36,18 @@ using VecDotFn = float (*)(int64_t n, const void* weights, const void* activatio
 struct TypeTraits {
   TensorType type;
   std::string_view name;  // as llama.cpp prints it: "f32", "q4_0", "tq2_0", ...
-  int64_t block_elems;     // elements per block (1 for float types)
-  size_t block_bytes;      // bytes per block
+  int64_t block_elems;    // elements per block (1 for float types)
+  size_t block_bytes;     // bytes per block
   bool is_quantized;
   // The type the activation row is converted to before vec_dot, as llama.cpp's CPU path does.
   TensorType vec_dot_type;
   DequantizeRowFn dequantize_row;  // to f32; exact
-  // Weight quantizer, bit-identical to llama.cpp's reference quantizer (what llama-quantize writes).
-  // nullptr where the type is not a file weight type (Q8_K).
+  // Weight quantizer, bit-identical to llama.cpp's reference quantizer (what llama-quantize
+  // writes). nullptr where the type is not a file weight type (Q8_K).
   QuantizeRowFn quantize_row;
   // Activation converter used when this type is some weight's vec_dot_type: bit-identical to
-  // llama.cpp's x86 CPU from_float (which rounds differently from the reference quantizer for Q8_0).
+  // llama.cpp's x86 CPU from_float (which rounds differently from the reference quantizer for
+  // Q8_0).
   QuantizeRowFn from_float;
   VecDotFn vec_dot;  // nullptr where the type is only an activation format (Q8_K)
   // llama.cpp's x86 CPU backend does not multiply every matrix with vec_dot (select_matmul_dot

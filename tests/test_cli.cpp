@@ -34,7 +34,8 @@ Result tern(const std::string& args, const std::string& env = "") {
   const auto dir = std::filesystem::temp_directory_path();
   const auto out = dir / ("tern_cli_out_" + std::to_string(::getpid()));
   const auto err = dir / ("tern_cli_err_" + std::to_string(::getpid()));
-  const std::string cmd = env + " " + std::string(TERN_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string() + " </dev/null";
+  const std::string cmd = env + " " + std::string(TERN_BINARY) + " " + args + " >" + out.string() +
+                          " 2>" + err.string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
   std::filesystem::remove(out);
@@ -56,7 +57,9 @@ std::vector<std::string> supported_isas() {
   return out;
 }
 
-size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+size_t count_lines(const std::string& s) {
+  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
 
 nlohmann::json reference(const std::string& model) {
   std::ifstream f(kModels + "reference/generate.json");
@@ -71,7 +74,9 @@ nlohmann::json reference(const std::string& model) {
 
 TEST_CASE("generate --json gives llama.cpp's greedy ids and the same text as streaming", "[cli]") {
   const auto ref = reference("stories260K-Q8_0.gguf");
-  const std::string common = "-m " + kModels + "stories260K-Q8_0.gguf -p 'Once upon a time' --temp 0 --ignore-eos -n 32 -t 1";
+  const std::string common =
+      "-m " + kModels +
+      "stories260K-Q8_0.gguf -p 'Once upon a time' --temp 0 --ignore-eos -n 32 -t 1";
   const Result j = tern("generate " + common + " --json");
   REQUIRE(j.code == 0);
   const auto doc = nlohmann::json::parse(j.out);
@@ -87,9 +92,11 @@ TEST_CASE("generate --json gives llama.cpp's greedy ids and the same text as str
 }
 
 TEST_CASE("a prompt file and --no-mmap give the same tokens as -p with a mapped file", "[cli]") {
-  const auto prompt_file = std::filesystem::temp_directory_path() / ("tern_cli_prompt_" + std::to_string(::getpid()));
+  const auto prompt_file =
+      std::filesystem::temp_directory_path() / ("tern_cli_prompt_" + std::to_string(::getpid()));
   std::ofstream(prompt_file) << "Once upon a time";
-  const std::string m = "-m " + kModels + "tiny-ternary-random-TQ1_0.gguf --temp 0 --ignore-eos -n 16 -t 1 --json";
+  const std::string m =
+      "-m " + kModels + "tiny-ternary-random-TQ1_0.gguf --temp 0 --ignore-eos -n 16 -t 1 --json";
   const Result a = tern("generate " + m + " -p 'Once upon a time'");
   const Result b = tern("generate " + m + " -f " + prompt_file.string() + " --no-mmap");
   std::filesystem::remove(prompt_file);
@@ -105,22 +112,26 @@ TEST_CASE("generate without -m runs the bundled model", "[cli]") {
 }
 
 TEST_CASE("the same seed gives the same sampled text", "[cli]") {
-  const std::string args = "generate -m " + kModels + "stories260K-F16.gguf -p 'Lily' -n 24 --temp 0.9 -s 1234";
+  const std::string args =
+      "generate -m " + kModels + "stories260K-F16.gguf -p 'Lily' -n 24 --temp 0.9 -s 1234";
   const Result a = tern(args), b = tern(args);
   REQUIRE(a.code == 0);
   CHECK(a.out == b.out);
 }
 
 TEST_CASE("tokenize prints ids like llama-tokenize", "[cli]") {
-  const Result r = tern("tokenize -m " + kModels + "vocab/ggml-vocab-llama-spm.gguf -p 'Hello world' --ids");
+  const Result r =
+      tern("tokenize -m " + kModels + "vocab/ggml-vocab-llama-spm.gguf -p 'Hello world' --ids");
   REQUIRE(r.code == 0);
   CHECK(r.out == "[1, 15043, 3186]\n");
-  const Result nb = tern("tokenize -m " + kModels + "vocab/ggml-vocab-llama-spm.gguf -p 'Hello world' --ids --no-bos");
+  const Result nb = tern("tokenize -m " + kModels +
+                         "vocab/ggml-vocab-llama-spm.gguf -p 'Hello world' --ids --no-bos");
   CHECK(nb.out == "[15043, 3186]\n");
 }
 
 TEST_CASE("bench reports llama-bench's fields for pp and tg", "[cli]") {
-  const Result r = tern("bench -m " + kModels + "stories260K-Q8_0.gguf -p 8 -n 4 -r 2 -t 1 -o json");
+  const Result r =
+      tern("bench -m " + kModels + "stories260K-Q8_0.gguf -p 8 -n 4 -r 2 -t 1 -o json");
   REQUIRE(r.code == 0);
   const auto doc = nlohmann::json::parse(r.out);
   REQUIRE(doc.size() == 2);
@@ -168,11 +179,11 @@ TEST_CASE("misuse and bad files give a one-line error and a non-zero exit", "[cl
     std::string fragment;
   };
   const std::vector<Case> cases{
-      {"generate " + m, "-p"},                                 // no prompt
-      {"generate " + m + " -p hi --bogus", "bogus"},            // unknown option
-      {"generate " + m + " -p hi -n abc", "-n"},                // not a number
-      {"generate " + m + " -p hi -t 0", "-t"},                  // out of range
-      {"generate " + m + " -p hi --top-p 2", "top-p"},          // out of range
+      {"generate " + m, "-p"},                          // no prompt
+      {"generate " + m + " -p hi --bogus", "bogus"},    // unknown option
+      {"generate " + m + " -p hi -n abc", "-n"},        // not a number
+      {"generate " + m + " -p hi -t 0", "-t"},          // out of range
+      {"generate " + m + " -p hi --top-p 2", "top-p"},  // out of range
       {"generate -m /nonexistent/model.gguf -p hi", "/nonexistent/model.gguf"},
       {"generate -m " + std::string(TERN_SOURCE_DIR) + "/CMakeLists.txt -p hi", "not a GGUF file"},
       {"info -m " + kModels + "README.md", "not a GGUF file"},
@@ -191,7 +202,8 @@ TEST_CASE("misuse and bad files give a one-line error and a non-zero exit", "[cl
 }
 
 TEST_CASE("a context overflow during generation is a clear error", "[cli]") {
-  const Result r = tern("generate -m " + kModels + "stories260K-F32.gguf -p 'Once upon a time' -c 4 -n 4");
+  const Result r =
+      tern("generate -m " + kModels + "stories260K-F32.gguf -p 'Once upon a time' -c 4 -n 4");
   CHECK(r.code != 0);
   CHECK_THAT(r.err, Catch::Contains("context"));
 }
@@ -216,7 +228,8 @@ TEST_CASE("every supported ISA gives llama.cpp's greedy ids on the ternary model
   }
 }
 
-TEST_CASE("info --cpu names the chosen ISA and each type's kernel; TERN_ISA overrides", "[cli][isa]") {
+TEST_CASE("info --cpu names the chosen ISA and each type's kernel; TERN_ISA overrides",
+          "[cli][isa]") {
   const Result r = tern("info --cpu");
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("isa supported: scalar"));

@@ -79,7 +79,8 @@ std::unique_ptr<tern::Tokenizer> load(const fs::path& p) {
 std::vector<fs::path> vocab_files() {
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(kModels / "vocab")) {
-    if (e.path().extension() == ".gguf" && fs::exists(e.path().string() + ".inp")) out.push_back(e.path());
+    if (e.path().extension() == ".gguf" && fs::exists(e.path().string() + ".inp"))
+      out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -160,18 +161,21 @@ TEST_CASE("llama.cpp vocabulary test vectors", "[tokenizer]") {
       if (tok->vocab().kind == tern::VocabKind::Spm) {
         CHECK(back == text);
       } else {
-        const bool tidied = text.find(" '") != std::string::npos || text.find(" ?") != std::string::npos ||
-                            text.find(" !") != std::string::npos || text.find(" .") != std::string::npos ||
-                            text.find(" ,") != std::string::npos;
+        const bool tidied =
+            text.find(" '") != std::string::npos || text.find(" ?") != std::string::npos ||
+            text.find(" !") != std::string::npos || text.find(" .") != std::string::npos ||
+            text.find(" ,") != std::string::npos;
         if (!tidied) CHECK(back == text);
       }
     }
-    WARN(path.filename().string() << ": " << passed << "/" << tests.size() << " vectors match llama.cpp");
+    WARN(path.filename().string() << ": " << passed << "/" << tests.size()
+                                  << " vectors match llama.cpp");
     CHECK(passed == tests.size());
   }
 }
 
-TEST_CASE("SPM round trips every token and code point (llama.cpp test-tokenizer-1-spm)", "[tokenizer]") {
+TEST_CASE("SPM round trips every token and code point (llama.cpp test-tokenizer-1-spm)",
+          "[tokenizer]") {
   const auto tok = load(kModels / "vocab" / "ggml-vocab-llama-spm.gguf");
   for (TokenId id = 0; id < tok->n_vocab(); ++id) {
     const std::string str = tok->decode({id}, /*special=*/true);
@@ -211,10 +215,12 @@ TEST_CASE("stories260K prompt with BOS", "[tokenizer]") {
 
 TEST_CASE("SPM byte fallback", "[tokenizer]") {
   const auto tok = load(kModels / "stories260K-F32.gguf");
-  // tok512 has no piece for these characters: each UTF-8 byte becomes its <0xXX> token (id 3 + byte).
+  // tok512 has no piece for these characters: each UTF-8 byte becomes its <0xXX> token (id 3 +
+  // byte).
   const std::string text = "\xF0\x9F\xA6\x99\xE4\xB8\x80";  // "🦙一"
   const auto ids = tok->encode(text, false);
-  CHECK(ids == std::vector<TokenId>{410, 3 + 0xF0, 3 + 0x9F, 3 + 0xA6, 3 + 0x99, 3 + 0xE4, 3 + 0xB8, 3 + 0x80});
+  CHECK(ids == std::vector<TokenId>{410, 3 + 0xF0, 3 + 0x9F, 3 + 0xA6, 3 + 0x99, 3 + 0xE4, 3 + 0xB8,
+                                    3 + 0x80});
   CHECK(tok->decode(ids) == text);
   CHECK(tok->token_to_piece(3 + 0x41) == "A");
   // Invalid UTF-8 goes through byte by byte too, and back.
@@ -329,7 +335,9 @@ TEST_CASE("BPE pre-tokenizers split like llama.cpp", "[tokenizer]") {
 }
 
 TEST_CASE("malformed vocabularies are rejected", "[tokenizer]") {
-  const auto error_of = [](const VocabSpec& s) { return message_of([&] { (void)tern::load_vocab(make_gguf(s)); }); };
+  const auto error_of = [](const VocabSpec& s) {
+    return message_of([&] { (void)tern::load_vocab(make_gguf(s)); });
+  };
   {
     auto s = spm_spec({"a"});
     s.scores.pop_back();
@@ -384,9 +392,16 @@ TEST_CASE("hostile input neither crashes nor hangs", "[tokenizer]") {
   const auto bpe = load(kModels / "vocab" / "ggml-vocab-gpt-2.gguf");
   std::string bytes;
   for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
-  const std::vector<std::string> inputs = {
-      "", bytes, std::string(20000, 'a'), std::string(20000, ' '), std::string(5000, '\xF0'),
-      "\xF7\xBF\xBF\xBF", "\xED\xA0\x80", "\xC0\x80", std::string(3000, '9'), "<s><s></s><unk>"};
+  const std::vector<std::string> inputs = {"",
+                                           bytes,
+                                           std::string(20000, 'a'),
+                                           std::string(20000, ' '),
+                                           std::string(5000, '\xF0'),
+                                           "\xF7\xBF\xBF\xBF",
+                                           "\xED\xA0\x80",
+                                           "\xC0\x80",
+                                           std::string(3000, '9'),
+                                           "<s><s></s><unk>"};
   for (const auto& in : inputs) {
     for (const auto* tok : {spm.get(), bpe.get()}) {
       for (const bool special : {false, true}) {
@@ -421,7 +436,10 @@ TEST_CASE("Utf8StreamDecoder holds split characters", "[tokenizer]") {
   // Bytes that can never complete a character are passed on at once.
   tern::Utf8StreamDecoder bad;
   CHECK(bad.push("\x80x") == "\x80x");
-  CHECK(bad.push("\xC3" "A") == "\xC3" "A");
+  CHECK(bad.push("\xC3"
+                 "A") ==
+        "\xC3"
+        "A");
   CHECK(bad.push("\xFF") == "\xFF");
   CHECK(bad.push("\xE2\x82") == "");
   CHECK(bad.push("\xAC!") == "\xE2\x82\xAC!");

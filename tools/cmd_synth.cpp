@@ -38,7 +38,8 @@ struct Rng {
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
   float normal() {  // Box-Muller; u1 > 0 so the log is finite
     const double u1 = (static_cast<double>(next() >> 11) + 1.0) * 0x1.0p-53;
-    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * uniform()));
+    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) *
+                              std::cos(6.283185307179586 * uniform()));
   }
 };
 
@@ -54,14 +55,22 @@ struct TensorPlan {
 
 uint32_t file_type_id(TensorType t) {
   switch (t) {
-    case TensorType::F32: return 0;
-    case TensorType::F16: return 1;
-    case TensorType::Q4_0: return 2;
-    case TensorType::Q8_0: return 7;
-    case TensorType::BF16: return 32;
-    case TensorType::TQ1_0: return 36;
-    case TensorType::TQ2_0: return 37;
-    default: return 0;
+    case TensorType::F32:
+      return 0;
+    case TensorType::F16:
+      return 1;
+    case TensorType::Q4_0:
+      return 2;
+    case TensorType::Q8_0:
+      return 7;
+    case TensorType::BF16:
+      return 32;
+    case TensorType::TQ1_0:
+      return 36;
+    case TensorType::TQ2_0:
+      return 37;
+    default:
+      return 0;
   }
 }
 
@@ -75,7 +84,8 @@ void fill_tensor(const TensorPlan& p, uint64_t seed, size_t index, std::span<std
   Rng tensor_rng{seed * 1000003u + index};
   // BitNet b1.58 absmean: w = clip(round(x / mean|x|), -1, 1) * mean|x|. For x ~ N(0, s^2) the
   // mean |x| is s*sqrt(2/pi); round(x/mean) is 0 with probability P(|z| < 0.5*sqrt(2/pi)) ~ 0.31.
-  const float scale = fp16_to_fp32(fp32_to_fp16(p.sigma * 0.7978846f * static_cast<float>(0.8 + 0.4 * tensor_rng.uniform())));
+  const float scale = fp16_to_fp32(
+      fp32_to_fp16(p.sigma * 0.7978846f * static_cast<float>(0.8 + 0.4 * tensor_rng.uniform())));
   for (int64_t r = 0; r < rows; ++r) {
     Rng rng{seed ^ (index << 40) ^ static_cast<uint64_t>(r) * 0x2545f4914f6cdd1dull};
     for (auto& v : row) {
@@ -85,8 +95,12 @@ void fill_tensor(const TensorPlan& p, uint64_t seed, size_t index, std::span<std
           v = std::fabs(z) < 0.5f ? 0.0f : (z > 0 ? scale : -scale);
           break;
         }
-        case Init::Normal: v = rng.normal() * p.sigma; break;
-        case Init::Norm: v = 1.0f + 0.1f * rng.normal(); break;
+        case Init::Normal:
+          v = rng.normal() * p.sigma;
+          break;
+        case Init::Norm:
+          v = 1.0f + 0.1f * rng.normal();
+          break;
       }
     }
     t.quantize_row(row.data(), out.data() + static_cast<size_t>(r) * stride, k);
@@ -103,16 +117,20 @@ int run_synth(const SynthArgs& a) {
   for (const auto& s : kShapes) {
     if (a.shape == s.name) shape = &s;
   }
-  if (!shape) throw CLI::ValidationError("--shape", "unknown shape '" + a.shape + "' (tiny, 700m, 2b4t, 7b)");
+  if (!shape)
+    throw CLI::ValidationError("--shape", "unknown shape '" + a.shape + "' (tiny, 700m, 2b4t, 7b)");
   const auto parse = [](const std::string& opt, const std::string& name) {
     auto t = parse_type_name(name);
-    if (!t || type_traits(*t).quantize_row == nullptr) throw CLI::ValidationError(opt, "unknown weight type '" + name + "'");
+    if (!t || type_traits(*t).quantize_row == nullptr)
+      throw CLI::ValidationError(opt, "unknown weight type '" + name + "'");
     return *t;
   };
   const TensorType wtype = parse("--type", a.type);
   const bool quantized = type_traits(wtype).is_quantized;
-  const TensorType otype = a.output_type.empty() ? (quantized ? TensorType::Q8_0 : wtype) : parse("--output-tensor-type", a.output_type);
-  const TensorType etype = a.embd_type.empty() ? otype : parse("--token-embedding-type", a.embd_type);
+  const TensorType otype = a.output_type.empty() ? (quantized ? TensorType::Q8_0 : wtype)
+                                                 : parse("--output-tensor-type", a.output_type);
+  const TensorType etype =
+      a.embd_type.empty() ? otype : parse("--token-embedding-type", a.embd_type);
 
   const Shape& s = *shape;
   const int64_t n_embd_kv = static_cast<int64_t>(s.n_embd) / s.n_head * s.n_head_kv;
@@ -182,7 +200,8 @@ int run_synth(const SynthArgs& a) {
                       });
   }
   w.write(a.out);
-  std::fprintf(stderr, "tern synth: wrote %s (%s, %s weights)\n", a.out.c_str(), s.name, std::string(type_traits(wtype).name).c_str());
+  std::fprintf(stderr, "tern synth: wrote %s (%s, %s weights)\n", a.out.c_str(), s.name,
+               std::string(type_traits(wtype).name).c_str());
   return 0;
 }
 
@@ -190,12 +209,15 @@ int run_synth(const SynthArgs& a) {
 
 Command add_synth(CLI::App& root) {
   auto args = std::make_shared<SynthArgs>();
-  CLI::App* app = root.add_subcommand("synth", "Write a random-weight model of a real shape (for benchmarks)");
+  CLI::App* app =
+      root.add_subcommand("synth", "Write a random-weight model of a real shape (for benchmarks)");
   app->add_option("out", args->out, "Output GGUF file")->required();
   app->add_option("--shape", args->shape, "tiny, 700m, 2b4t or 7b")->capture_default_str();
   app->add_option("--type", args->type, "Type of the block weight matrices")->capture_default_str();
-  app->add_option("--output-tensor-type", args->output_type, "Type of output.weight (default q8_0 for quantized --type)");
-  app->add_option("--token-embedding-type", args->embd_type, "Type of token_embd.weight (default: the output type)");
+  app->add_option("--output-tensor-type", args->output_type,
+                  "Type of output.weight (default q8_0 for quantized --type)");
+  app->add_option("--token-embedding-type", args->embd_type,
+                  "Type of token_embd.weight (default: the output type)");
   app->add_option("-s,--seed", args->seed, "Random seed")->capture_default_str();
   return {app, [args] { return run_synth(*args); }};
 }

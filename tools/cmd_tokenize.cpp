@@ -37,11 +37,13 @@ int run_tokenize(const TokenizeArgs& a) {
 Command add_tokenize(CLI::App& root) {
   auto args = std::make_shared<TokenizeArgs>();
   CLI::App* app = root.add_subcommand("tokenize", "Print the tokens of a text");
-  app->add_option("-m,--model", args->model, "GGUF model or vocabulary file (default: the bundled model)");
+  app->add_option("-m,--model", args->model,
+                  "GGUF model or vocabulary file (default: the bundled model)");
   app->add_option("-p,--prompt", args->prompt, "Text to tokenize")->required();
   app->add_flag("--ids", args->ids, "Print only the ids, as [1, 2, 3]");
   app->add_flag("--no-bos", args->no_bos, "Do not add the BOS (or EOS) token the model asks for");
-  app->add_flag("--no-parse-special", args->no_parse_special, "Treat special-token text like <s> as plain text");
+  app->add_flag("--no-parse-special", args->no_parse_special,
+                "Treat special-token text like <s> as plain text");
   return {app, [args] { return run_tokenize(*args); }};
 }
 

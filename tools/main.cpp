@@ -15,7 +15,8 @@ std::string model_path_or_default(const std::string& given) {
   if (!given.empty()) return given;
   const std::string bundled = TERN_BUNDLED_MODEL;
   if (!std::filesystem::exists(bundled)) {
-    throw CLI::ValidationError("-m", "no model given and the bundled model " + bundled + " is missing");
+    throw CLI::ValidationError("-m",
+                               "no model given and the bundled model " + bundled + " is missing");
   }
   return bundled;
 }
@@ -30,9 +31,9 @@ int main(int argc, char** argv) {
   CLI::App app{"tern: run ternary and 4-bit LLMs (GGUF) on the CPU"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
-  std::vector<tern::cli::Command> commands{tern::cli::add_generate(app), tern::cli::add_tokenize(app),
-                                           tern::cli::add_info(app), tern::cli::add_bench(app), tern::cli::add_synth(app),
-                                           tern::cli::add_quantize(app)};
+  std::vector<tern::cli::Command> commands{
+      tern::cli::add_generate(app), tern::cli::add_tokenize(app), tern::cli::add_info(app),
+      tern::cli::add_bench(app),    tern::cli::add_synth(app),    tern::cli::add_quantize(app)};
   const auto is_command = [&](const std::string& name) {
     for (const auto& c : commands) {
       if (c.app->get_name() == name) return true;
@@ -40,7 +41,9 @@ int main(int argc, char** argv) {
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
-    std::fprintf(stderr, "tern: error: unknown command '%s' (generate, tokenize, info, bench, synth, quantize)\nusage: tern COMMAND [OPTIONS]; see 'tern --help'\n",
+    std::fprintf(stderr,
+                 "tern: error: unknown command '%s' (generate, tokenize, info, bench, synth, "
+                 "quantize)\nusage: tern COMMAND [OPTIONS]; see 'tern --help'\n",
                  argv[1]);
     return 2;
   }
@@ -63,8 +66,8 @@ int main(int argc, char** argv) {
       return c.run();
     } catch (const CLI::Error& e) {
       const std::string name = "tern " + c.app->get_name();
-      std::fprintf(stderr, "%s: error: %s\nusage: %s [OPTIONS]; see '%s --help'\n", name.c_str(), e.what(),
-                   name.c_str(), name.c_str());
+      std::fprintf(stderr, "%s: error: %s\nusage: %s [OPTIONS]; see '%s --help'\n", name.c_str(),
+                   e.what(), name.c_str(), name.c_str());
       return 2;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "tern %s: error: %s\n", c.app->get_name().c_str(), e.what());
