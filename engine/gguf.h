@@ -45,7 +45,8 @@ struct GgufArray {
   std::vector<GgufValue> decode(uint64_t max_items = UINT64_MAX) const;
 };
 
-// One metadata value. Integers are widened to 64 bits, floats to double; `type` keeps the stored type.
+// One metadata value. Integers are widened to 64 bits, floats to double; `type` keeps the stored
+// type.
 struct GgufValue {
   GgufType type = GgufType::U8;
   std::variant<uint64_t, int64_t, double, bool, std::string, GgufArray> value;

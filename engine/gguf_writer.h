@@ -47,7 +47,8 @@ class GgufWriter {
   // that a multi-gigabyte model never sits in memory whole (tern quantize, tern synth).
   // `fill` receives exactly the tensor's byte size.
   using FillFn = std::function<void(std::span<std::byte>)>;
-  void add_tensor_lazy(const std::string& name, TensorType type, std::span<const int64_t> ne, FillFn fill);
+  void add_tensor_lazy(const std::string& name, TensorType type, std::span<const int64_t> ne,
+                       FillFn fill);
 
   // The whole file as bytes; write() puts them at `path` (throws tern::Error on I/O failure).
   std::vector<std::byte> bytes() const;

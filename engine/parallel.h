@@ -8,10 +8,12 @@
 
 namespace tern {
 
-// Below this many multiply-adds a product runs on the calling thread. A region costs the caller
-// a few microseconds (publish, wait for the slowest range, sleeping workers' wake-up), and a
-// product this small is done by one thread in about that time. Measured on the 2-core Zen 4 VM
-// with the scalar kernels; faster kernels move the break-even up.
+// Below this many multiply-adds a product runs on the calling thread. Measured on the 2-core
+// Zen 4 VM: a region with both threads awake costs about 0.2 us (a 0.6 us job ran 1.28x faster
+// on 2 threads), so with fast kernels (tens of MACs per ns) the break-even is near 2^14 MACs; a
+// worker that has gone to sleep costs a 20-40 us wake-up, which small products should not wait
+// for. With the scalar kernels (about 0.8 MAC/ns) 2^12 and 2^16 gave the same tg speed on the
+// tiny model within noise. Real models' smallest products (2.4M MACs at 700M) are far above.
 inline constexpr int64_t kMinParallelWork = int64_t{1} << 16;
 
 // Calls fn(r0, r1) over disjoint contiguous ranges covering [0, n_rows), one per pool thread.

@@ -23,11 +23,13 @@ Session::Session(const Model& model, const SessionOptions& o) : model_(model) {
 std::span<const float> Session::decode(std::span<const TokenId> tokens) {
   if (tokens.empty()) throw Error("decode: no tokens");
   if (n_past_ + static_cast<int64_t>(tokens.size()) > n_ctx_) {
-    throw Error("context is full: " + std::to_string(n_past_) + " + " + std::to_string(tokens.size()) +
-                " tokens exceed the context size " + std::to_string(n_ctx_) + " (raise -c)");
+    throw Error("context is full: " + std::to_string(n_past_) + " + " +
+                std::to_string(tokens.size()) + " tokens exceed the context size " +
+                std::to_string(n_ctx_) + " (raise -c)");
   }
   for (size_t i = 0; i < tokens.size(); i += static_cast<size_t>(n_batch_)) {
-    const auto chunk = tokens.subspan(i, std::min(tokens.size() - i, static_cast<size_t>(n_batch_)));
+    const auto chunk =
+        tokens.subspan(i, std::min(tokens.size() - i, static_cast<size_t>(n_batch_)));
     model_.forward(chunk, n_past_, *cache_, *ctx_, *pool_, logits_);
     n_past_ += static_cast<int32_t>(chunk.size());
   }

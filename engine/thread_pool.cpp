@@ -16,13 +16,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // How long a waiting thread polls before it sleeps: first with a pause instruction, then with
-// yield (which hands the core to another runnable thread, if the machine is loaded). In a forward
-// pass the gaps between regions (norms, attention, activation conversion) are far shorter than
-// kSpin, so workers stay awake across a token; between tokens and when idle they go to sleep,
-// since a futex wake-up (tens of microseconds here) is cheap next to the CPU a spinning pool
-// would burn. Measured on the 2-core Zen 4 VM (see docs/ARCHITECTURE.md, engine/).
-constexpr auto kSpin = std::chrono::microseconds(50);
-constexpr auto kYield = std::chrono::microseconds(200);
+// yield (which hands the core to another runnable thread if the machine is loaded). The budget
+// must cover the serial gaps inside a forward pass (norms, attention, products below
+// kMinParallelWork: about 100 us between two regions on the tiny test model with the scalar
+// kernels), or workers drop out of the next region and the caller does its tasks alone. Measured
+// on the 2-core Zen 4 VM, tiny model, 2 threads, tg128: 50 + 200 us gave 614 t/s (530-674 over 5
+// rounds), 300 + 700 us 676 t/s (659-694), 1000 + 0 us 622 t/s; libgomp, which spins for about
+// a millisecond and never yields, 618 t/s. An idle pool sleeps after kSpin + kYield (a futex
+// wake-up, 20-40 us here, then costs the next region's caller nothing: it starts without them).
+constexpr auto kSpin = std::chrono::microseconds(300);
+constexpr auto kYield = std::chrono::microseconds(700);
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)

@@ -21,16 +21,18 @@ nlohmann::json load_reference() {
   return nlohmann::json::parse(f);
 }
 
-std::vector<tern::TokenId> greedy(tern::Session& session, const std::vector<tern::TokenId>& prompt, int n) {
+std::vector<tern::TokenId> greedy(tern::Session& session, const std::vector<tern::TokenId>& prompt,
+                                  int n) {
   tern::SamplerParams sp;
   sp.temp = 0.0f;
   sp.banned = {session.model().tokenizer().vocab().eos};
   tern::Sampler sampler(sp);
   std::vector<tern::TokenId> out;
-  tern::generate(session, sampler, prompt, {.n_predict = n, .ignore_eos = true}, [&](tern::TokenId t) {
-    out.push_back(t);
-    return true;
-  });
+  tern::generate(session, sampler, prompt, {.n_predict = n, .ignore_eos = true},
+                 [&](tern::TokenId t) {
+                   out.push_back(t);
+                   return true;
+                 });
   return out;
 }
 
@@ -78,9 +80,9 @@ TEST_CASE("greedy generation matches llama.cpp token ids with every supported IS
 }
 
 TEST_CASE("an unsupported ISA option fails the load with a clear error", "[generate][isa]") {
-  CHECK_THROWS_WITH(tern::Model::load(kModels + "stories260K-F32.gguf",
-                                      {.use_mmap = true, .isa = "avx9"}),
-                    Catch::Contains("isa=avx9") && Catch::Contains("unknown ISA"));
+  CHECK_THROWS_WITH(
+      tern::Model::load(kModels + "stories260K-F32.gguf", {.use_mmap = true, .isa = "avx9"}),
+      Catch::Contains("isa=avx9") && Catch::Contains("unknown ISA"));
 }
 
 TEST_CASE("first-position logits agree with llama.cpp", "[generate]") {
@@ -98,15 +100,17 @@ TEST_CASE("first-position logits agree with llama.cpp", "[generate]") {
       for (const auto& top : r["first_pos_top5"]) {
         const int id = top["id"];
         const float want = top["logit"];
-        INFO(name << " token " << id << " want " << want << " got " << logits[static_cast<size_t>(id)]);
+        INFO(name << " token " << id << " want " << want << " got "
+                  << logits[static_cast<size_t>(id)]);
         const float tol = f32 ? 1e-3f : 2e-2f;
         CHECK(std::fabs(logits[static_cast<size_t>(id)] - want) <= tol * std::fabs(want));
       }
       // The ids must be the model's top 5, in order.
       std::vector<int> order(logits.size());
       for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-      std::partial_sort(order.begin(), order.begin() + 5, order.end(),
-                        [&](int a, int b) { return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)]; });
+      std::partial_sort(order.begin(), order.begin() + 5, order.end(), [&](int a, int b) {
+        return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)];
+      });
       for (size_t i = 0; i < 5; ++i) CHECK(order[i] == r["first_pos_top5"][i]["id"].get<int>());
     }
   }

@@ -88,9 +88,12 @@ std::string human_size(uint64_t bytes) {
 
 std::string human_params(uint64_t n) {
   char buf[32];
-  if (n >= 1000000000ull) std::snprintf(buf, sizeof buf, "%.2f B", static_cast<double>(n) / 1e9);
-  else if (n >= 1000000ull) std::snprintf(buf, sizeof buf, "%.2f M", static_cast<double>(n) / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.2f K", static_cast<double>(n) / 1e3);
+  if (n >= 1000000000ull)
+    std::snprintf(buf, sizeof buf, "%.2f B", static_cast<double>(n) / 1e9);
+  else if (n >= 1000000ull)
+    std::snprintf(buf, sizeof buf, "%.2f M", static_cast<double>(n) / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f K", static_cast<double>(n) / 1e3);
   return buf;
 }
 
@@ -109,11 +112,15 @@ int run_bench(BenchArgs a) {
     }
     const int32_t n_vocab = model->hparams().n_vocab;
     std::vector<std::pair<int, int>> tests;  // (n_prompt, n_gen)
-    for (int p : a.n_prompt) if (p > 0) tests.emplace_back(p, 0);
-    for (int g : a.n_gen) if (g > 0) tests.emplace_back(0, g);
+    for (int p : a.n_prompt)
+      if (p > 0) tests.emplace_back(p, 0);
+    for (int g : a.n_gen)
+      if (g > 0) tests.emplace_back(0, g);
     for (int threads : a.threads) {
       for (const auto& [np, ng] : tests) {
-        Session s(*model, SessionOptions{.n_ctx = np + ng + 1, .n_batch = std::max(np, 1), .n_threads = threads});
+        Session s(
+            *model,
+            SessionOptions{.n_ctx = np + ng + 1, .n_batch = std::max(np, 1), .n_threads = threads});
         const auto prompt = random_tokens(np, n_vocab, 1234);
         // Warm-up, as llama-bench: pages in the weights and the caches.
         run_once(s, np > 0 ? prompt : std::vector<TokenId>{}, ng > 0 ? 1 : 0, n_vocab);
@@ -128,7 +135,8 @@ int run_bench(BenchArgs a) {
         for (int i = 0; i < a.reps; ++i) r.samples_ns.push_back(run_once(s, prompt, ng, n_vocab));
         if (a.output == "md") {
           const auto ts = r.ts();
-          std::fprintf(stderr, "%s %s t%d: %.2f t/s\n", path.c_str(), r.test.c_str(), r.n_threads, BenchResult::mean(ts));
+          std::fprintf(stderr, "%s %s t%d: %.2f t/s\n", path.c_str(), r.test.c_str(), r.n_threads,
+                       BenchResult::mean(ts));
         }
         results.push_back(std::move(r));
       }
@@ -141,17 +149,20 @@ int run_bench(BenchArgs a) {
     std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
     for (const auto& r : results) {
       const auto ts = r.ts();
-      std::printf("| %s | %s | %s | CPU (%s) | %d | %s | %.2f ± %.2f |\n", r.model.c_str(), human_size(r.size).c_str(),
-                  human_params(r.params).c_str(), isa.c_str(), r.n_threads, r.test.c_str(), BenchResult::mean(ts),
-                  BenchResult::stddev(ts));
+      std::printf("| %s | %s | %s | CPU (%s) | %d | %s | %.2f ± %.2f |\n", r.model.c_str(),
+                  human_size(r.size).c_str(), human_params(r.params).c_str(), isa.c_str(),
+                  r.n_threads, r.test.c_str(), BenchResult::mean(ts), BenchResult::stddev(ts));
     }
   } else if (a.output == "csv") {
-    std::printf("model_filename,model_size,model_n_params,backend,n_threads,n_prompt,n_gen,avg_ns,stddev_ns,avg_ts,stddev_ts\n");
+    std::printf(
+        "model_filename,model_size,model_n_params,backend,n_threads,n_prompt,n_gen,avg_ns,stddev_"
+        "ns,avg_ts,stddev_ts\n");
     for (const auto& r : results) {
       const auto ts = r.ts();
       std::printf("\"%s\",%llu,%llu,CPU,%d,%d,%d,%.0f,%.0f,%.6f,%.6f\n", r.model.c_str(),
-                  static_cast<unsigned long long>(r.size), static_cast<unsigned long long>(r.params), r.n_threads,
-                  r.n_prompt, r.n_gen, r.avg_ns(), BenchResult::stddev(r.samples_ns), BenchResult::mean(ts),
+                  static_cast<unsigned long long>(r.size),
+                  static_cast<unsigned long long>(r.params), r.n_threads, r.n_prompt, r.n_gen,
+                  r.avg_ns(), BenchResult::stddev(r.samples_ns), BenchResult::mean(ts),
                   BenchResult::stddev(ts));
     }
   } else {
@@ -182,14 +193,26 @@ int run_bench(BenchArgs a) {
 
 Command add_bench(CLI::App& root) {
   auto args = std::make_shared<BenchArgs>();
-  CLI::App* app = root.add_subcommand("bench", "Measure prompt (pp) and generation (tg) speed, like llama-bench");
-  app->add_option("-m,--model", args->models, "GGUF file(s); repeat or comma-separate")->required()->delimiter(',');
-  app->add_option("-p,--n-prompt", args->n_prompt, "Prompt lengths for pp tests (0 skips)")->delimiter(',')->capture_default_str();
-  app->add_option("-n,--n-gen", args->n_gen, "Generated lengths for tg tests (0 skips)")->delimiter(',')->capture_default_str();
-  app->add_option("-t,--threads", args->threads, "Thread counts, e.g. 1,2 (default: physical cores)")
-      ->delimiter(',')->check(CLI::Range(1, 1024));
-  app->add_option("-r,--repetitions", args->reps, "Repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
-  app->add_option("-o,--output", args->output, "Output format: md, json or csv")->capture_default_str();
+  CLI::App* app = root.add_subcommand(
+      "bench", "Measure prompt (pp) and generation (tg) speed, like llama-bench");
+  app->add_option("-m,--model", args->models, "GGUF file(s); repeat or comma-separate")
+      ->required()
+      ->delimiter(',');
+  app->add_option("-p,--n-prompt", args->n_prompt, "Prompt lengths for pp tests (0 skips)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("-n,--n-gen", args->n_gen, "Generated lengths for tg tests (0 skips)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("-t,--threads", args->threads,
+                  "Thread counts, e.g. 1,2 (default: physical cores)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1024));
+  app->add_option("-r,--repetitions", args->reps, "Repetitions of each test")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app->add_option("-o,--output", args->output, "Output format: md, json or csv")
+      ->capture_default_str();
   app->add_flag("--no-mmap", args->no_mmap, "Read the model into memory instead of mapping it");
   return {app, [args] { return run_bench(*args); }};
 }

@@ -19,10 +19,14 @@ constexpr uint64_t kArrayPreview = 8;  // array items shown before "..."
 std::string escape(const std::string& s, size_t max_len = 120) {
   std::string out;
   for (unsigned char ch : s.substr(0, max_len)) {
-    if (ch == '\n') out += "\\n";
-    else if (ch == '\t') out += "\\t";
-    else if (ch < 0x20) out += "\\x" + std::string{"0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]};
-    else out += static_cast<char>(ch);
+    if (ch == '\n')
+      out += "\\n";
+    else if (ch == '\t')
+      out += "\\t";
+    else if (ch < 0x20)
+      out += "\\x" + std::string{"0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]};
+    else
+      out += static_cast<char>(ch);
   }
   if (s.size() > max_len) out += "...";
   return out;
@@ -30,11 +34,16 @@ std::string escape(const std::string& s, size_t max_len = 120) {
 
 std::string format_value(const GgufValue& v) {
   std::ostringstream s;
-  if (const auto* u = std::get_if<uint64_t>(&v.value)) s << *u;
-  else if (const auto* i = std::get_if<int64_t>(&v.value)) s << *i;
-  else if (const auto* d = std::get_if<double>(&v.value)) s << *d;
-  else if (const auto* b = std::get_if<bool>(&v.value)) s << (*b ? "true" : "false");
-  else if (const auto* str = std::get_if<std::string>(&v.value)) s << '"' << escape(*str) << '"';
+  if (const auto* u = std::get_if<uint64_t>(&v.value))
+    s << *u;
+  else if (const auto* i = std::get_if<int64_t>(&v.value))
+    s << *i;
+  else if (const auto* d = std::get_if<double>(&v.value))
+    s << *d;
+  else if (const auto* b = std::get_if<bool>(&v.value))
+    s << (*b ? "true" : "false");
+  else if (const auto* str = std::get_if<std::string>(&v.value))
+    s << '"' << escape(*str) << '"';
   else if (const auto* a = std::get_if<GgufArray>(&v.value)) {
     s << "[";
     const auto items = a->decode(kArrayPreview);
@@ -84,21 +93,25 @@ int run_cpu_info() {
 
 int run_info(const std::string& model) {
   const GgufFile f = GgufFile::open(model_path_or_default(model));
-  std::printf("file: %s\nGGUF version %u, %zu bytes, alignment %u, data at offset %zu\n", f.path().c_str(),
-              f.version(), f.file_size(), f.alignment(), f.data_offset());
+  std::printf("file: %s\nGGUF version %u, %zu bytes, alignment %u, data at offset %zu\n",
+              f.path().c_str(), f.version(), f.file_size(), f.alignment(), f.data_offset());
   std::printf("\nmetadata (%zu keys):\n", f.metadata().size());
   for (const auto& [key, value] : f.metadata()) {
     std::string type = gguf_type_name(value.type);
-    if (const auto* a = std::get_if<GgufArray>(&value.value)) type += std::string("[") + gguf_type_name(a->elem_type) + "]";
+    if (const auto* a = std::get_if<GgufArray>(&value.value))
+      type += std::string("[") + gguf_type_name(a->elem_type) + "]";
     std::printf("  %-40s %-12s %s\n", key.c_str(), type.c_str(), format_value(value).c_str());
   }
-  std::printf("\ntensors (%zu):\n  %-32s %-6s %-24s %12s\n", f.tensors().size(), "name", "type", "shape", "bytes");
+  std::printf("\ntensors (%zu):\n  %-32s %-6s %-24s %12s\n", f.tensors().size(), "name", "type",
+              "shape", "bytes");
   size_t total = 0;
   for (const auto& t : f.tensors()) {
     std::string shape = "[";
-    for (int d = 0; d < std::max(t.n_dims, 1); ++d) shape += (d ? ", " : "") + std::to_string(t.ne[static_cast<size_t>(d)]);
+    for (int d = 0; d < std::max(t.n_dims, 1); ++d)
+      shape += (d ? ", " : "") + std::to_string(t.ne[static_cast<size_t>(d)]);
     shape += "]";
-    std::printf("  %-32s %-6s %-24s %12zu\n", t.name.c_str(), std::string(t.traits->name).c_str(), shape.c_str(), t.nbytes);
+    std::printf("  %-32s %-6s %-24s %12zu\n", t.name.c_str(), std::string(t.traits->name).c_str(),
+                shape.c_str(), t.nbytes);
     total += t.nbytes;
   }
   std::printf("  total %zu bytes of tensor data\n", total);

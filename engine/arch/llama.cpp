@@ -22,15 +22,15 @@ struct LlamaLayer {
 // Scratch for up to n_batch tokens. Shapes in comments are [rows][cols].
 struct LlamaContext final : ForwardContext {
   int32_t n_ctx = 0, n_batch = 0;
-  std::vector<float> rope_cos_sin;   // [n_ctx][n_rot/2][2]
-  std::vector<float> x;              // [n_batch][n_embd] residual stream
-  std::vector<float> xn;             // [n_batch][n_embd] normalised input of a sub-block
-  std::vector<float> q;              // [n_batch][n_embd]
-  std::vector<float> k, v;           // [n_batch][n_embd_kv]
-  std::vector<float> attn;           // [n_batch][n_embd]
-  std::vector<float> gate, up;       // [n_batch][n_ff]
-  std::vector<float> scores;         // [n_threads?][n_ctx] per-head softmax scratch
-  std::vector<std::byte> act;        // activation rows converted to a vec_dot type
+  std::vector<float> rope_cos_sin;  // [n_ctx][n_rot/2][2]
+  std::vector<float> x;             // [n_batch][n_embd] residual stream
+  std::vector<float> xn;            // [n_batch][n_embd] normalised input of a sub-block
+  std::vector<float> q;             // [n_batch][n_embd]
+  std::vector<float> k, v;          // [n_batch][n_embd_kv]
+  std::vector<float> attn;          // [n_batch][n_embd]
+  std::vector<float> gate, up;      // [n_batch][n_ff]
+  std::vector<float> scores;        // [n_threads?][n_ctx] per-head softmax scratch
+  std::vector<std::byte> act;       // activation rows converted to a vec_dot type
 };
 
 class LlamaModel final : public Model {
@@ -63,8 +63,9 @@ void LlamaModel::bind_tensors() {
   const int64_t n_embd = hp.n_embd, n_embd_kv = hp.n_embd_kv(), n_ff = hp.n_ff;
   token_embd_ = bind_matrix(file_, "token_embd.weight", n_embd, hp.n_vocab);
   output_norm_ = bind_norm(file_, "output_norm.weight", n_embd);
-  output_ = file_.find_tensor("output.weight") ? bind_matrix(file_, "output.weight", n_embd, hp.n_vocab)
-                                               : token_embd_;
+  output_ = file_.find_tensor("output.weight")
+                ? bind_matrix(file_, "output.weight", n_embd, hp.n_vocab)
+                : token_embd_;
   require_vec_dot(file_, output_);
   prepare_matmul(file_, output_, kernels());
   if (const GgufTensor* rf = file_.find_tensor("rope_freqs.weight")) {
@@ -126,8 +127,8 @@ void LlamaModel::matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_s
   // The kernel prepare_matmul chose for this weight, reading its (possibly repacked) rows.
   const kernels::MatmulFn fn = w.kernel->fn;
   parallel_rows(pool, w.rows, w.rows * w.k * n, [&](int64_t r0, int64_t r1) {
-    fn(*w.traits, w.kernel_data, w.kernel_stride, w.rows, c.act.data(), x_stride, n, w.k, y,
-       w.rows, r0, r1);
+    fn(*w.traits, w.kernel_data, w.kernel_stride, w.rows, c.act.data(), x_stride, n, w.k, y, w.rows,
+       r0, r1);
   });
 }
 
@@ -143,7 +144,8 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
     throw Error("context is full: " + std::to_string(pos0 + n) + " positions exceed n_ctx " +
                 std::to_string(std::min(c.n_ctx, cache.n_ctx())));
   }
-  if (logits.size() < static_cast<size_t>(hp.n_vocab)) throw Error("forward: logits buffer too small");
+  if (logits.size() < static_cast<size_t>(hp.n_vocab))
+    throw Error("forward: logits buffer too small");
 
   const int64_t n_embd = hp.n_embd, n_embd_kv = hp.n_embd_kv(), n_ff = hp.n_ff;
   const int64_t head_dim = hp.head_dim, n_pairs = hp.n_rot / 2;
@@ -156,29 +158,35 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
 
   for (int64_t i = 0; i < n; ++i) {
     const TokenId t = tokens[static_cast<size_t>(i)];
-    if (t < 0 || t >= hp.n_vocab) throw Error("token id " + std::to_string(t) + " is outside the vocabulary");
-    token_embd_.traits->dequantize_row(token_embd_.data + static_cast<size_t>(t) * token_embd_.row_stride,
-                                       c.x.data() + i * n_embd, n_embd);
+    if (t < 0 || t >= hp.n_vocab)
+      throw Error("token id " + std::to_string(t) + " is outside the vocabulary");
+    token_embd_.traits->dequantize_row(
+        token_embd_.data + static_cast<size_t>(t) * token_embd_.row_stride, c.x.data() + i * n_embd,
+        n_embd);
   }
 
   for (int32_t il = 0; il < hp.n_layer; ++il) {
     const auto& l = layers_[static_cast<size_t>(il)];
     // Attention block.
     for (int64_t i = 0; i < n; ++i) {
-      kt.rms_norm(c.x.data() + i * n_embd, l.attn_norm.data(), c.xn.data() + i * n_embd, n_embd, hp.norm_eps);
+      kt.rms_norm(c.x.data() + i * n_embd, l.attn_norm.data(), c.xn.data() + i * n_embd, n_embd,
+                  hp.norm_eps);
     }
     size_t stride = convert_rows(l.wq, c.xn.data(), n, c);
     matmul(l.wq, c, stride, n, c.q.data(), pool);
-    if (l.wk.traits->vec_dot_type != l.wq.traits->vec_dot_type) stride = convert_rows(l.wk, c.xn.data(), n, c);
+    if (l.wk.traits->vec_dot_type != l.wq.traits->vec_dot_type)
+      stride = convert_rows(l.wk, c.xn.data(), n, c);
     matmul(l.wk, c, stride, n, c.k.data(), pool);
-    if (l.wv.traits->vec_dot_type != l.wk.traits->vec_dot_type) stride = convert_rows(l.wv, c.xn.data(), n, c);
+    if (l.wv.traits->vec_dot_type != l.wk.traits->vec_dot_type)
+      stride = convert_rows(l.wv, c.xn.data(), n, c);
     matmul(l.wv, c, stride, n, c.v.data(), pool);
 
     for (int64_t i = 0; i < n; ++i) {
       const float* cs = c.rope_cos_sin.data() + static_cast<size_t>(pos0 + i) * n_pairs * 2;
       kt.rope(c.q.data() + i * n_embd, hp.n_head, head_dim, cs, n_pairs);
       kt.rope(c.k.data() + i * n_embd_kv, hp.n_head_kv, head_dim, cs, n_pairs);
-      cache.store(il, static_cast<int32_t>(pos0 + i), c.k.data() + i * n_embd_kv, c.v.data() + i * n_embd_kv);
+      cache.store(il, static_cast<int32_t>(pos0 + i), c.k.data() + i * n_embd_kv,
+                  c.v.data() + i * n_embd_kv);
     }
     const KvCache::LayerView kv = cache.layer(il);
     for (int64_t i = 0; i < n; ++i) {
@@ -192,7 +200,8 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
     }
     stride = convert_rows(l.wo, c.attn.data(), n, c);
     matmul(l.wo, c, stride, n, c.xn.data(), pool);
-    for (int64_t j = 0; j < n * n_embd; ++j) c.x[static_cast<size_t>(j)] += c.xn[static_cast<size_t>(j)];
+    for (int64_t j = 0; j < n * n_embd; ++j)
+      c.x[static_cast<size_t>(j)] += c.xn[static_cast<size_t>(j)];
 
     // Feed-forward block. Only the last token's output is needed after the last layer, and
     // llama.cpp drops the other rows there (inp_out_ids) before the FFN: doing the same keeps its

@@ -8,7 +8,8 @@ namespace {
 
 std::string shape_string(const GgufTensor& t) {
   std::string s = "[";
-  for (int d = 0; d < std::max(t.n_dims, 1); ++d) s += (d ? ", " : "") + std::to_string(t.ne[static_cast<size_t>(d)]);
+  for (int d = 0; d < std::max(t.n_dims, 1); ++d)
+    s += (d ? ", " : "") + std::to_string(t.ne[static_cast<size_t>(d)]);
   return s + "]";
 }
 
@@ -20,7 +21,8 @@ const GgufTensor& require_tensor(const GgufFile& file, const std::string& name) 
 
 int32_t positive_i32(const GgufFile& file, const std::string& key, uint64_t v, uint64_t max) {
   if (v == 0 || v > max) {
-    file.fail("key '" + key + "' = " + std::to_string(v) + " is out of range [1, " + std::to_string(max) + "]");
+    file.fail("key '" + key + "' = " + std::to_string(v) + " is out of range [1, " +
+              std::to_string(max) + "]");
   }
   return static_cast<int32_t>(v);
 }
@@ -44,7 +46,8 @@ MatrixWeight bind_matrix(const GgufFile& file, const std::string& name, int64_t 
 
 std::vector<float> bind_vector(const GgufFile& file, const GgufTensor& t, int64_t n) {
   if (t.n_elements() != n || t.ne[0] != n) {
-    file.fail("tensor '" + t.name + "' has shape " + shape_string(t) + ", expected [" + std::to_string(n) + "]");
+    file.fail("tensor '" + t.name + "' has shape " + shape_string(t) + ", expected [" +
+              std::to_string(n) + "]");
   }
   std::vector<float> out(static_cast<size_t>(n));
   t.traits->dequantize_row(t.data, out.data(), n);
@@ -86,30 +89,40 @@ ModelHparams read_llama_hparams(const GgufFile& file, const std::string& arch) {
   ModelHparams hp;
   hp.arch = arch;
   const std::string a = arch + ".";
-  hp.n_embd = positive_i32(file, a + "embedding_length", file.get_uint(a + "embedding_length"), kMaxDim);
+  hp.n_embd =
+      positive_i32(file, a + "embedding_length", file.get_uint(a + "embedding_length"), kMaxDim);
   hp.n_layer = positive_i32(file, a + "block_count", file.get_uint(a + "block_count"), kMaxLayers);
-  hp.n_ff = positive_i32(file, a + "feed_forward_length", file.get_uint(a + "feed_forward_length"), kMaxDim * 4);
-  hp.n_head = positive_i32(file, a + "attention.head_count", file.get_uint(a + "attention.head_count"), kMaxHeads);
-  hp.n_head_kv = positive_i32(file, a + "attention.head_count_kv",
-                              file.opt_uint(a + "attention.head_count_kv").value_or(static_cast<uint64_t>(hp.n_head)), kMaxHeads);
-  hp.n_ctx_train = positive_i32(file, a + "context_length", file.get_uint(a + "context_length"), 1u << 24);
+  hp.n_ff = positive_i32(file, a + "feed_forward_length", file.get_uint(a + "feed_forward_length"),
+                         kMaxDim * 4);
+  hp.n_head = positive_i32(file, a + "attention.head_count",
+                           file.get_uint(a + "attention.head_count"), kMaxHeads);
+  hp.n_head_kv = positive_i32(
+      file, a + "attention.head_count_kv",
+      file.opt_uint(a + "attention.head_count_kv").value_or(static_cast<uint64_t>(hp.n_head)),
+      kMaxHeads);
+  hp.n_ctx_train =
+      positive_i32(file, a + "context_length", file.get_uint(a + "context_length"), 1u << 24);
   if (hp.n_embd % hp.n_head != 0) {
-    file.fail("embedding_length " + std::to_string(hp.n_embd) + " is not a multiple of head_count " + std::to_string(hp.n_head));
+    file.fail("embedding_length " + std::to_string(hp.n_embd) +
+              " is not a multiple of head_count " + std::to_string(hp.n_head));
   }
   if (hp.n_head % hp.n_head_kv != 0) {
-    file.fail("head_count " + std::to_string(hp.n_head) + " is not a multiple of head_count_kv " + std::to_string(hp.n_head_kv));
+    file.fail("head_count " + std::to_string(hp.n_head) + " is not a multiple of head_count_kv " +
+              std::to_string(hp.n_head_kv));
   }
   hp.head_dim = hp.n_embd / hp.n_head;
   for (const char* key : {"attention.key_length", "attention.value_length"}) {
     if (auto v = file.opt_uint(a + key); v && *v != static_cast<uint64_t>(hp.head_dim)) {
-      file.fail("key '" + a + key + "' = " + std::to_string(*v) + " differs from embedding_length/head_count = " +
-                std::to_string(hp.head_dim) + " (not supported)");
+      file.fail("key '" + a + key + "' = " + std::to_string(*v) +
+                " differs from embedding_length/head_count = " + std::to_string(hp.head_dim) +
+                " (not supported)");
     }
   }
-  hp.n_rot = static_cast<int32_t>(file.opt_uint(a + "rope.dimension_count").value_or(static_cast<uint64_t>(hp.head_dim)));
+  hp.n_rot = static_cast<int32_t>(
+      file.opt_uint(a + "rope.dimension_count").value_or(static_cast<uint64_t>(hp.head_dim)));
   if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0) {
-    file.fail("key '" + a + "rope.dimension_count' = " + std::to_string(hp.n_rot) + " must be even and at most the head size " +
-              std::to_string(hp.head_dim));
+    file.fail("key '" + a + "rope.dimension_count' = " + std::to_string(hp.n_rot) +
+              " must be even and at most the head size " + std::to_string(hp.head_dim));
   }
   hp.rope_freq_base = static_cast<float>(file.opt_float(a + "rope.freq_base").value_or(10000.0));
   if (!(hp.rope_freq_base > 0.0f) || !std::isfinite(hp.rope_freq_base)) {
@@ -118,17 +131,21 @@ ModelHparams read_llama_hparams(const GgufFile& file, const std::string& arch) {
   const std::string scaling = file.opt_string(a + "rope.scaling.type").value_or("none");
   if (scaling == "linear") {
     const double factor = file.opt_float(a + "rope.scaling.factor").value_or(1.0);
-    if (!(factor > 0.0) || !std::isfinite(factor)) file.fail("key '" + a + "rope.scaling.factor' must be positive");
+    if (!(factor > 0.0) || !std::isfinite(factor))
+      file.fail("key '" + a + "rope.scaling.factor' must be positive");
     hp.rope_freq_scale = static_cast<float>(1.0 / factor);
   } else if (scaling != "none") {
     file.fail("rope scaling type '" + scaling + "' is not supported (none, linear)");
   }
-  hp.norm_eps = static_cast<float>(file.opt_float(a + "attention.layer_norm_rms_epsilon").value_or(1e-5));
-  if (!(hp.norm_eps > 0.0f) || !std::isfinite(hp.norm_eps)) file.fail("key '" + a + "attention.layer_norm_rms_epsilon' must be positive");
+  hp.norm_eps =
+      static_cast<float>(file.opt_float(a + "attention.layer_norm_rms_epsilon").value_or(1e-5));
+  if (!(hp.norm_eps > 0.0f) || !std::isfinite(hp.norm_eps))
+    file.fail("key '" + a + "attention.layer_norm_rms_epsilon' must be positive");
   return hp;
 }
 
-std::vector<float> rope_table(const ModelHparams& hp, const std::vector<float>& freq_factors, int32_t n_ctx) {
+std::vector<float> rope_table(const ModelHparams& hp, const std::vector<float>& freq_factors,
+                              int32_t n_ctx) {
   const int64_t n_pairs = hp.n_rot / 2;
   std::vector<float> table(static_cast<size_t>(n_ctx) * static_cast<size_t>(n_pairs) * 2);
   const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.n_rot));

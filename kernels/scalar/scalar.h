@@ -1,4 +1,5 @@
-// Declarations of the scalar reference kernels (kernels/scalar/*.cpp), the entries of scalar_table().
+// Declarations of the scalar reference kernels (kernels/scalar/*.cpp), the entries of
+// scalar_table().
 #pragma once
 
 #include "kernels/kernels.h"

@@ -31,7 +31,7 @@ constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
 // Software prefetch distance for the weights: a tile reads R rows side by side, short streams the
 // hardware prefetcher follows poorly; prefetching the tile's bytes this far ahead, in memory
 // order, lets a single activation row (decode) stream at the memory's speed.
-constexpr int64_t kPrefetchBytes = 4096;
+constexpr int64_t kMinPrefetchBytes = 4096;
 
 // Codes of group g (elements 32g..32g+31): qs[32 h + m] holds element 128 h + 32 n + m in bits 2n.
 inline __m256i codes(const uint8_t* qs, int g, __m256i mask3) {
@@ -58,6 +58,9 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
 #pragma GCC unroll 16
   for (int un = 0; un < kUnits; ++un) facc[un] = _mm256_setzero_ps();
 
+  // At least one tile ahead: the tile's later rows must have arrived by the time it starts.
+  const int64_t tile_bytes = R * static_cast<int64_t>(w_stride);
+  const int64_t ahead = tile_bytes > kMinPrefetchBytes ? tile_bytes : kMinPrefetchBytes;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* xb[C];
     const uint8_t* wq[R];
@@ -70,7 +73,7 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
       wq[r] = w + static_cast<size_t>(r) * w_stride + static_cast<size_t>(b) * kWBlock;
     }
     {
-      const char* pf = reinterpret_cast<const char*>(w) + kPrefetchBytes + b * R * kWBlock;
+      const char* pf = reinterpret_cast<const char*>(w) + ahead + b * R * kWBlock;
 #pragma GCC unroll 16
       for (int i = 0; i <= R; ++i) _mm_prefetch(pf + 64 * i, _MM_HINT_T0);
     }

@@ -21,7 +21,7 @@ namespace {
 constexpr size_t kBlock = sizeof(BlockQ8_0);
 constexpr size_t kQs = offsetof(BlockQ8_0, qs);
 // See matmul_tq2_0.cpp: prefetching a tile's weights in memory order keeps decode streaming.
-constexpr int64_t kPrefetchBytes = 4096;
+constexpr int64_t kMinPrefetchBytes = 4096;
 
 float fp16_at(const uint8_t* p) {
   uint16_t h;
@@ -49,8 +49,11 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
   }
   const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
 
+  // At least one tile ahead: the tile's later rows must have arrived by the time it starts.
+  const int64_t tile_bytes = R * static_cast<int64_t>(w_stride);
+  const int64_t ahead = tile_bytes > kMinPrefetchBytes ? tile_bytes : kMinPrefetchBytes;
   for (int64_t b = 0; b < nb; ++b) {
-    const char* pf = reinterpret_cast<const char*>(w) + kPrefetchBytes + b * R * kBlock;
+    const char* pf = reinterpret_cast<const char*>(w) + ahead + b * R * kBlock;
 #pragma GCC unroll 16
     for (int i = 0; i * 64 < R * static_cast<int>(kBlock) + 64; ++i) {
       _mm_prefetch(pf + 64 * i, _MM_HINT_T0);

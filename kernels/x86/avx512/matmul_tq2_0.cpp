@@ -32,10 +32,12 @@ constexpr size_t kXBlock = sizeof(BlockQ8_K);
 constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
 constexpr size_t kXBsums = offsetof(BlockQ8_K, bsums);
 constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
-// Software prefetch distance for the weights. A tile reads R rows side by side, short streams the
-// hardware prefetcher follows poorly (a quarter of the bandwidth, measured); prefetching the
-// tile's bytes this far ahead, in the order they are laid out, streams at the memory's speed.
-constexpr int64_t kPrefetchBytes = 4096;
+// Software prefetch of the weights. A tile reads R rows side by side: short streams the hardware
+// prefetcher follows poorly (a quarter of the bandwidth, measured). Instead a pointer sweeps the
+// matrix in memory order, R blocks' bytes per block step, so that across tiles it covers every
+// byte once; it runs at least one tile ahead (else the last rows of a tile of long rows arrive
+// late: half the bandwidth at k = 6912) and at least this far (less was slower, measured).
+constexpr int64_t kMinPrefetchBytes = 4096;
 
 // Constants of the unpack, built once per call.
 struct Unpack {
@@ -107,6 +109,9 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
   for (int p = 0; p < kPairs; ++p) facc[p] = _mm512_setzero_ps();
   const __m256i ones16 = _mm256_set1_epi16(1);
 
+  // At least one tile ahead: the tile's later rows must have arrived by the time it starts.
+  const int64_t tile_bytes = R * static_cast<int64_t>(w_stride);
+  const int64_t ahead = tile_bytes > kMinPrefetchBytes ? tile_bytes : kMinPrefetchBytes;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* xq[C];
     float xd[C];
@@ -125,7 +130,7 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
       for (int r = 0; r < R; ++r) acc[r][c] = start;
     }
     {
-      const char* pf = reinterpret_cast<const char*>(w) + kPrefetchBytes + b * R * kWBlock;
+      const char* pf = reinterpret_cast<const char*>(w) + ahead + b * R * kWBlock;
 #pragma GCC unroll 16
       for (int i = 0; i <= R; ++i) _mm_prefetch(pf + 64 * i, _MM_HINT_T0);
     }
