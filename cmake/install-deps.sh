@@ -2,7 +2,7 @@
 # Installs tern's build and test dependencies from Debian packages (run as root, or with sudo present).
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config clang-format
   libhwloc-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libicu-dev
   catch2 libbenchmark-dev
 )
