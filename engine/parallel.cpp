@@ -13,7 +13,9 @@ void parallel_rows(ThreadPool& pool, int64_t n_rows, int64_t work,
     if (n_rows > 0) fn(0, n_rows);
     return;
   }
-  pool.parallel_for(n_rows, fn);
+  const int64_t chunks = work / (kChunkWork * pool.n_threads());
+  pool.parallel_for(n_rows, fn,
+                    static_cast<int>(std::clamp<int64_t>(chunks, 1, kMaxChunksPerThread)));
 }
 
 int default_thread_count() {

@@ -16,7 +16,16 @@ namespace tern {
 // tiny model within noise. Real models' smallest products (2.4M MACs at 700M) are far above.
 inline constexpr int64_t kMinParallelWork = int64_t{1} << 16;
 
-// Calls fn(r0, r1) over disjoint contiguous ranges covering [0, n_rows), one per pool thread.
+// A product above kMinParallelWork is cut into chunks of at least kChunkWork multiply-adds, at
+// most kMaxChunksPerThread per thread. Each thread still works through one contiguous range when
+// nothing disturbs it (ThreadPool::parallel_for), but the chunks of a preempted thread that it
+// has not started are taken over by the others instead of waiting for it. Measured on the 2-core
+// VM, 700M TQ2_0, 2 threads, one core busy with another process: 8 chunks per thread instead of
+// 1 took tg8 from 42.4 to 47.4 t/s and pp16 from 59.5 to 63.6; no change on a quiet machine.
+inline constexpr int64_t kChunkWork = int64_t{1} << 18;
+inline constexpr int kMaxChunksPerThread = 8;
+
+// Calls fn(r0, r1) over disjoint contiguous ranges covering [0, n_rows), spread over the pool.
 // `work` is the product's cost in multiply-adds; below kMinParallelWork it is one fn(0, n_rows)
 // call on this thread.
 void parallel_rows(ThreadPool& pool, int64_t n_rows, int64_t work,

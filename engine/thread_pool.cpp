@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <hwloc.h>
+
 #include "engine/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -20,10 +22,10 @@ using Clock = std::chrono::steady_clock;
 // must cover the serial gaps inside a forward pass (norms, attention, products below
 // kMinParallelWork: about 100 us between two regions on the tiny test model with the scalar
 // kernels), or workers drop out of the next region and the caller does its tasks alone. Measured
-// on the 2-core Zen 4 VM, tiny model, 2 threads, tg128: 50 + 200 us gave 614 t/s (530-674 over 5
-// rounds), 300 + 700 us 676 t/s (659-694), 1000 + 0 us 622 t/s; libgomp, which spins for about
-// a millisecond and never yields, 618 t/s. An idle pool sleeps after kSpin + kYield (a futex
-// wake-up, 20-40 us here, then costs the next region's caller nothing: it starts without them).
+// on the 2-core Zen 4 VM, tiny model, scalar kernels, 2 threads, tg128: 50 + 200 us gave 614 t/s
+// (530-674 over 5 rounds), 300 + 700 us 676 t/s (659-694), 1000 + 0 us 622 t/s; libgomp, which
+// spins for about a millisecond and never yields, 618 t/s. An idle pool sleeps after kSpin +
+// kYield; waking it costs 30-70 us here, which the next region's caller does not wait for.
 constexpr auto kSpin = std::chrono::microseconds(300);
 constexpr auto kYield = std::chrono::microseconds(700);
 
@@ -42,7 +44,7 @@ bool poll(Ready ready) noexcept {
   for (uint32_t i = 1;; ++i) {
     if (ready()) return true;
     cpu_relax();
-    if (i % 64 == 0 && Clock::now() - t0 > kSpin) break;  // the clock costs ~20 pauses
+    if (i % 64 == 0 && Clock::now() - t0 > kSpin) break;  // read the clock now and then
   }
   for (;;) {
     if (ready()) return true;
@@ -51,25 +53,114 @@ bool poll(Ready ready) noexcept {
   }
 }
 
-// The claim word: the region's generation in the high half, the next unclaimed task in the low.
-constexpr uint64_t make_word(uint32_t generation, uint32_t next) {
-  return uint64_t{generation} << 32 | next;
+// A slot word: the end of a home in the high half, its next unclaimed task in the low.
+constexpr uint64_t make_word(uint32_t next, uint32_t end) {
+  return uint64_t{end} << 32 | next;
 }
 constexpr uint32_t next_of(uint64_t word) {
   return static_cast<uint32_t>(word);
 }
+constexpr uint32_t end_of(uint64_t word) {
+  return static_cast<uint32_t>(word >> 32);
+}
+
+// The first task of thread t's home, for n tasks over n_threads threads.
+uint32_t home_begin(uint32_t n, int t, int n_threads) {
+  return static_cast<uint32_t>(uint64_t{n} * static_cast<uint64_t>(t) /
+                               static_cast<uint64_t>(n_threads));
+}
 
 }  // namespace
 
+// hwloc state for placing workers; see ThreadPool::ThreadPool.
+struct ThreadPool::Placement {
+  hwloc_topology_t topo = nullptr;
+  hwloc_bitmap_t allowed = nullptr;  // the caller's CPUs: where workers may run once started
+  hwloc_bitmap_t start = nullptr;    // where they start: those, less the caller's core
+
+  Placement() = default;
+  Placement(const Placement&) = delete;
+  Placement& operator=(const Placement&) = delete;
+  ~Placement() {
+    hwloc_bitmap_free(allowed);
+    hwloc_bitmap_free(start);
+  }
+};
+
+namespace {
+
+// One topology per process, loaded on first use (about 1 ms); hwloc's binding calls on a loaded
+// topology may run concurrently. Null if hwloc cannot load it: then threads are not placed.
+hwloc_topology_t process_topology() {
+  struct Holder {
+    hwloc_topology_t topo = nullptr;
+    Holder() {
+      if (hwloc_topology_init(&topo) != 0) {
+        topo = nullptr;
+      } else if (hwloc_topology_load(topo) != 0) {
+        hwloc_topology_destroy(topo);
+        topo = nullptr;
+      }
+    }
+    ~Holder() {
+      if (topo) hwloc_topology_destroy(topo);
+    }
+  };
+  static const Holder holder;
+  return holder.topo;
+}
+
+}  // namespace
+
+// The CPUs the workers of a pool created on this thread start on: the thread's allowed CPUs less
+// the core it is running on (less only that CPU if that would leave none). Null if there are
+// none, or binding is not supported here.
+std::unique_ptr<ThreadPool::Placement> ThreadPool::make_placement() {
+  auto p = std::make_unique<ThreadPool::Placement>();
+  p->topo = process_topology();
+  p->allowed = hwloc_bitmap_alloc();
+  p->start = hwloc_bitmap_alloc();
+  hwloc_bitmap_t here = hwloc_bitmap_alloc();
+  bool ok = p->topo && p->allowed && p->start && here &&
+            hwloc_get_cpubind(p->topo, p->allowed, HWLOC_CPUBIND_THREAD) == 0 &&
+            hwloc_get_last_cpu_location(p->topo, here, HWLOC_CPUBIND_THREAD) == 0;
+  if (ok) {
+    const hwloc_obj_t core =
+        hwloc_get_next_obj_covering_cpuset_by_type(p->topo, here, HWLOC_OBJ_CORE, nullptr);
+    hwloc_bitmap_andnot(p->start, p->allowed, core ? core->cpuset : here);
+    if (hwloc_bitmap_iszero(p->start)) hwloc_bitmap_andnot(p->start, p->allowed, here);
+    ok = !hwloc_bitmap_iszero(p->start);
+  }
+  hwloc_bitmap_free(here);
+  return ok ? std::move(p) : nullptr;
+}
+
+// Placement. A new thread starts on its creator's CPU, and Linux moves it to an idle one only at a
+// later load balance: measured on the 2-core VM, a fresh pool's worker shared the caller's core
+// for 3 to 30 regions of 100 us (up to 16 ms of 1 ms regions), so the caller did all the work of
+// a short prompt alone. So each worker starts bound to the caller's other cores and, once it
+// runs, widens its binding back to all the caller's CPUs: a nudge, not pinning. Pinning gained
+// nothing once the threads had settled (wake-up latency 60 us either way), and a pinned worker
+// cannot leave a core that another process is using.
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
   if (n_threads < 1) throw Error("thread count must be positive, got " + std::to_string(n_threads));
+  if (n_threads == 1) return;
+  slots_ = std::make_unique<Slot[]>(static_cast<size_t>(n_threads));
+  placement_ = make_placement();
   workers_.reserve(static_cast<size_t>(n_threads - 1));
   try {
-    for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this, t] { worker_main(t); });
+    for (int t = 1; t < n_threads; ++t) {
+      workers_.emplace_back([this, t] { worker_main(t); });
+      if (placement_) {
+        hwloc_set_thread_cpubind(placement_->topo, workers_.back().native_handle(),
+                                 placement_->start, 0);
+      }
+    }
   } catch (...) {
     stop_workers();
     throw;
   }
+  placed_.store(true, std::memory_order_release);
 }
 
 ThreadPool::~ThreadPool() {
@@ -77,6 +168,7 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::stop_workers() noexcept {
+  placed_.store(true, std::memory_order_release);  // a failed constructor has not set it
   stop_.store(true, std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes stop_
   generation_.notify_all();
@@ -91,37 +183,45 @@ void ThreadPool::run(int n_tasks, TaskFn fn) noexcept {
     return;
   }
   // Between regions: no thread holds a claimed task, so nobody reads these.
+  const auto n = static_cast<uint32_t>(n_tasks);
   fn_ = fn;
-  n_tasks_.store(static_cast<uint32_t>(n_tasks), std::memory_order_relaxed);
+  n_tasks_.store(n, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
-  const uint32_t g = ++last_generation_;
-  claim_.store(make_word(g, 0), std::memory_order_release);  // opens the region
-  generation_.store(g, std::memory_order_seq_cst);
+  for (int t = 0; t < n_threads_; ++t) {  // opens the region
+    slots_[static_cast<size_t>(t)].word.store(
+        make_word(home_begin(n, t, n_threads_), home_begin(n, t + 1, n_threads_)),
+        std::memory_order_release);
+  }
+  generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
-  work(make_word(g, 0), 0);
-  wait_done(static_cast<uint32_t>(n_tasks));
+  work(0);
+  wait_done(n);
 }
 
-void ThreadPool::parallel_for(int64_t n_rows, FunctionRef<void(int64_t, int64_t)> fn) noexcept {
+void ThreadPool::parallel_for(int64_t n_rows, FunctionRef<void(int64_t, int64_t)> fn,
+                              int chunks_per_thread) noexcept {
   if (n_rows <= 0) return;
-  const int nt = static_cast<int>(std::min<int64_t>(n_threads_, n_rows));
-  run(nt, [&](int task, int) { fn(n_rows * task / nt, n_rows * (task + 1) / nt); });
+  const int64_t n = std::min<int64_t>(n_rows, int64_t{n_threads_} * std::max(chunks_per_thread, 1));
+  run(static_cast<int>(n), [&](int task, int) { fn(n_rows * task / n, n_rows * (task + 1) / n); });
 }
 
-void ThreadPool::work(uint64_t word, int thread) noexcept {
-  for (;;) {
-    // Read after the acquire load of `word`: this region's count, or a later region's if the
-    // region is already over (then the compare-exchange below fails).
-    const uint32_t n = n_tasks_.load(std::memory_order_relaxed);
-    if (next_of(word) >= n) return;
-    if (claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel,
-                                     std::memory_order_acquire)) {
+void ThreadPool::work(int thread) noexcept {
+  for (int i = 0; i < n_threads_; ++i) {
+    Slot& slot = slots_[static_cast<size_t>((thread + i) % n_threads_)];  // home first
+    uint64_t word = slot.word.load(std::memory_order_acquire);
+    while (next_of(word) < end_of(word)) {
+      if (!slot.word.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+        continue;  // `word` was reloaded
+      }
+      // Claimed: the region cannot end before this task's increment of done_, so these are its.
+      const uint32_t n = n_tasks_.load(std::memory_order_relaxed);
       fn_(static_cast<int>(next_of(word)), thread);
       if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == n &&
           caller_sleeping_.load(std::memory_order_seq_cst)) {
         done_.notify_one();
       }
-      ++word;
+      ++word;  // expect the next task; a failed exchange corrects it
     }
   }
 }
@@ -136,6 +236,9 @@ void ThreadPool::wait_done(uint32_t n_tasks) noexcept {
 }
 
 void ThreadPool::worker_main(int thread) noexcept {
+  // Widen the start binding once the constructor has set it (see ThreadPool::ThreadPool).
+  while (!placed_.load(std::memory_order_acquire)) std::this_thread::yield();
+  if (placement_) hwloc_set_cpubind(placement_->topo, placement_->allowed, HWLOC_CPUBIND_THREAD);
   uint32_t seen = 0;  // the last generation this worker looked at
   for (;;) {
     uint32_t g = 0;
@@ -148,7 +251,7 @@ void ThreadPool::worker_main(int thread) noexcept {
     }
     if (stop_.load(std::memory_order_relaxed)) return;
     seen = g;
-    work(claim_.load(std::memory_order_acquire), thread);
+    work(thread);
   }
 }
 

@@ -9,27 +9,31 @@
 // thread (the owner, normally the Session's user) may call run() at a time, and a task must not
 // call run() on its own pool: a pool is not a shared scheduler and run() is not reentrant.
 //
-// A region. run(n_tasks, fn) is one parallel region: tasks 0..n_tasks-1 are claimed one at a time
-// by whichever thread gets there first, so the caller starts at once and also takes the tasks of a
-// worker that is asleep or preempted instead of waiting for it (on a loaded machine a worker may
-// not run for a whole time slice). run() returns when every task has finished: that wait is the
-// one barrier of a region.
+// A region. run(n_tasks, fn) is one parallel region. Each thread has a home: a contiguous share
+// of the tasks (thread t: tasks n*t/T .. n*(t+1)/T - 1 of n, T threads). A thread claims its home
+// tasks in order, then claims what is left in the other homes; so with a quiet machine each thread
+// runs one contiguous range (the contiguous rows of parallel_for), and the caller, which starts at
+// once, also takes the tasks of a worker that is asleep or preempted instead of waiting for it (on
+// a loaded machine a worker may not run for a whole time slice). run() returns when every task has
+// finished: that wait is the one barrier of a region.
 //
 // Shared state and who may touch it:
-//  - fn_, n_tasks_, done_: written by the caller only, and only between regions (no task of the
-//    previous region is left, no task of the next one is claimable yet). fn_ is read by a thread
-//    only after it has claimed a task of the region, which orders the read after the write.
-//  - claim_: {generation, next task} in one 64-bit word. The caller stores {g, 0} to open region
-//    g (a release store: it publishes fn_, n_tasks_, done_ = 0); threads claim with a
-//    compare-exchange of the whole word. A worker that lags behind (it read region g's word and
-//    was preempted while the caller finished g and opened g+1) fails its compare-exchange because
-//    the generation differs, so it can never run a task of a region whose fn_ it did not read.
-//  - done_: tasks finished in the current region. Each thread adds 1 after its task returns;
-//    the caller returns once it reaches n_tasks_. Only a thread holding a claimed task increments
-//    it, so no increment can land in the next region.
-//  - generation_: the number of the latest region (or of shutdown): the word idle workers watch
-//    and sleep on (a futex through std::atomic::wait). claim_ is stored before it, so a worker
-//    that sees a new generation finds that region's claim word.
+//  - fn_, n_tasks_, done_: written by the caller only, between regions (every task of the last
+//    region has finished, no task of the next one is claimable yet). A thread reads them only
+//    after it has claimed a task, which orders the read after the writes.
+//  - slots_[t]: thread t's home as one 64-bit word {end, next}: the tasks next..end-1 are not
+//    claimed yet. The caller stores every slot to open a region (release stores: they publish
+//    fn_, n_tasks_, done_ = 0); a thread claims task `next` with a compare-exchange of next+1 on
+//    the whole word. Everything a claimant needs before claiming is in the word, so a worker that
+//    lags behind (it read a word of region g and was preempted while the caller finished g and
+//    opened g+1) either fails its compare-exchange, or its expected word equals the new region's
+//    and it claims a task of the new region, whose fn_ it then reads: both are correct.
+//  - done_: tasks finished in the current region. Each thread adds 1 after its task returns; the
+//    caller returns once it reaches n_tasks_. Only a thread holding a claimed task increments it,
+//    so no increment can land in another region.
+//  - generation_: counts regions (and shutdown): the word idle workers watch and sleep on (a futex
+//    through std::atomic::wait). The slots are stored before it, so a worker that sees a new
+//    generation finds that region's tasks.
 //  - sleepers_ / caller_sleeping_: how many workers sleep on generation_, whether the caller
 //    sleeps on done_. They let the common case (everyone spinning) skip the wake-up system call.
 //    Both are Dekker pairs with seq_cst operations: a thread announces itself, then re-checks the
@@ -43,6 +47,12 @@
 // Shutdown. The destructor (owner thread, no region running) sets stop_, bumps generation_,
 // wakes every sleeper and joins the workers. A worker checks stop_ each time it sees a new
 // generation, before looking for tasks.
+//
+// Placement. A worker starts bound to the caller's other cores, then widens its binding to all
+// the caller's CPUs (placement_, read-only after construction); placed_ tells it the constructor
+// has finished binding. See ThreadPool::ThreadPool for the measurements.
+//
+// Tasks of one region must not wait for each other: one thread may run all of them in turn.
 //
 // Exceptions. Tasks must not throw (kernels don't): run() is noexcept, so an exception from a task
 // on any thread, caller included, calls std::terminate rather than unwinding while other threads
@@ -110,28 +120,40 @@ class ThreadPool {
   // Runs fn for every task once, spread over the pool; returns when all have finished.
   void run(int n_tasks, TaskFn fn) noexcept;
 
-  // Splits [0, n_rows) into min(n_threads, n_rows) contiguous ranges of nearly equal size (one
-  // per task, so usually one per thread) and calls fn(r0, r1) on each. Does nothing if n_rows <= 0.
-  void parallel_for(int64_t n_rows, FunctionRef<void(int64_t r0, int64_t r1)> fn) noexcept;
+  // Splits [0, n_rows) into min(n_rows, n_threads * chunks_per_thread) contiguous ranges of
+  // nearly equal size, one per task, and calls fn(r0, r1) on each. Each thread's home tasks are
+  // adjacent, so without stealing a thread works through one contiguous range of rows; more
+  // chunks let the others take over more of a preempted thread's share. Nothing if n_rows <= 0.
+  void parallel_for(int64_t n_rows, FunctionRef<void(int64_t r0, int64_t r1)> fn,
+                    int chunks_per_thread = 1) noexcept;
 
  private:
   static constexpr size_t kLine = 64;  // keeps words written by different threads apart
 
+  struct Placement;  // hwloc state: where workers start (thread_pool.cpp)
+  static std::unique_ptr<Placement> make_placement();
+
+  // A home: {end, next} (see the theory of operation), alone on its cache line.
+  struct alignas(kLine) Slot {
+    std::atomic<uint64_t> word{0};
+  };
+
   void worker_main(int thread) noexcept;
-  // Claims and runs tasks of the region whose claim word is `word` until none is left.
-  void work(uint64_t word, int thread) noexcept;
+  // Claims and runs tasks, its own home's first, until no slot has any left.
+  void work(int thread) noexcept;
   void wait_done(uint32_t n_tasks) noexcept;
   void stop_workers() noexcept;
 
   static constexpr auto kNoTask = [](int, int) {};  // fn_ before the first region
 
   int n_threads_;
+  std::unique_ptr<Placement> placement_;  // null: workers start wherever the OS puts them
+  std::atomic<bool> placed_{false};       // the constructor has bound every worker's start
   std::vector<std::thread> workers_;
-  uint32_t last_generation_ = 0;  // the caller's: the generation of the last region it opened
+  std::unique_ptr<Slot[]> slots_;  // one per thread, allocated once
 
   // Read by every thread in a region; written by the caller between regions.
-  alignas(kLine) std::atomic<uint64_t> claim_{0};
-  std::atomic<uint32_t> n_tasks_{0};
+  alignas(kLine) std::atomic<uint32_t> n_tasks_{0};
   TaskFn fn_{kNoTask};
   // Written by every thread in a region.
   alignas(kLine) std::atomic<uint32_t> done_{0};

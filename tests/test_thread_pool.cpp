@@ -39,19 +39,24 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Runs parallel_for and checks that every row is covered once, by at most n_threads ranges.
-void check_cover(tern::ThreadPool& pool, int64_t n_rows) {
+// Runs parallel_for and checks that every row is covered once, by min(n_rows, n_threads * chunks)
+// non-empty ranges.
+void check_cover(tern::ThreadPool& pool, int64_t n_rows, int chunks) {
   std::vector<std::atomic<int>> hits(static_cast<size_t>(std::max<int64_t>(n_rows, 0)));
   std::atomic<int> calls{0};
   std::atomic<bool> empty_range{false};
-  pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
-    calls.fetch_add(1);
-    if (r0 >= r1) empty_range = true;
-    for (int64_t r = r0; r < r1; ++r) hits[static_cast<size_t>(r)].fetch_add(1);
-  });
-  INFO("n_threads " << pool.n_threads() << " n_rows " << n_rows);
+  pool.parallel_for(
+      n_rows,
+      [&](int64_t r0, int64_t r1) {
+        calls.fetch_add(1);
+        if (r0 >= r1) empty_range = true;
+        for (int64_t r = r0; r < r1; ++r) hits[static_cast<size_t>(r)].fetch_add(1);
+      },
+      chunks);
+  INFO("n_threads " << pool.n_threads() << " n_rows " << n_rows << " chunks " << chunks);
   CHECK_FALSE(empty_range.load());
-  CHECK(calls.load() == std::min<int64_t>(n_rows <= 0 ? 0 : n_rows, pool.n_threads()));
+  CHECK(calls.load() ==
+        std::min<int64_t>(n_rows <= 0 ? 0 : n_rows, int64_t{pool.n_threads()} * chunks));
   int64_t wrong = 0;
   for (auto& h : hits) wrong += h.load() != 1;
   CHECK(wrong == 0);
@@ -64,7 +69,7 @@ TEST_CASE("parallel_for covers every row exactly once", "[thread_pool]") {
     tern::ThreadPool pool(n_threads);
     CHECK(pool.n_threads() == n_threads);
     for (int64_t n_rows : {-1, 0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 63, 64, 1000, 4097}) {
-      check_cover(pool, n_rows);
+      for (int chunks : {1, 3, 8}) check_cover(pool, n_rows, chunks);
     }
   }
 }
@@ -126,6 +131,38 @@ TEST_CASE("regions separated by pauses around the spin budget wake sleeping work
     sum += region.load();
   }
   CHECK(sum == 2000 * 64);
+}
+
+// The caller takes the tasks of a worker that is slow to come, so coverage alone would not notice
+// a worker that never wakes up. Here task 0 waits for task 1 to start, so the worker must run it
+// (bounded: a missing worker fails the check after 10 s instead of hanging).
+TEST_CASE("workers wake up for every region, asleep or spinning", "[thread_pool]") {
+  tern::ThreadPool pool(2);
+  int missed = 0;
+  for (int i = 0; i < 150; ++i) {
+    // No pause (spinning), a short one (spinning or yielding), a long one (asleep on the futex).
+    std::this_thread::sleep_for(std::chrono::microseconds(i % 3 == 0   ? 0
+                                                          : i % 3 == 1 ? 100
+                                                                       : 3000));
+    std::atomic<bool> started{false}, seen{true};
+    pool.run(2, [&](int task, int) {
+      if (task == 1) {
+        started = true;
+        return;
+      }
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (!started.load()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          seen = false;
+          return;
+        }
+        std::this_thread::yield();
+      }
+    });
+    missed += !seen.load();
+    if (missed > 0) break;  // one timeout is enough to fail
+  }
+  CHECK(missed == 0);
 }
 
 TEST_CASE("a pool shuts down in any state", "[thread_pool]") {
