@@ -9,6 +9,10 @@
 #include "quant/blocks.h"
 #include "quant/formats.h"
 
+#ifdef TERN_HAVE_NEON
+#include "kernels/arm/neon/neon.h"
+#include "kernels/cpu_features.h"
+#endif
 #ifdef TERN_HAVE_AVX2
 #include "kernels/x86/avx2/avx2.h"
 #endif
@@ -68,6 +72,46 @@ KernelTable make_scalar() {
   t.attention = scalar::attention;
   return t;
 }
+
+#ifdef TERN_HAVE_NEON
+// Each NEON matmul exists with and without sdot (kernels/arm/neon/dotprod.cpp); the entry names
+// say which one this CPU runs ("__neon_dotprod" or "__neon").
+KernelTable make_neon(const KernelTable& lower) {
+  const bool dot = cpu_features().dotprod;
+  KernelTable t = lower;
+  t.isa = Isa::kNeon;
+  t.name = isa_name(Isa::kNeon);
+  const auto tq2 = dot ? neon::matmul_tq2_0_q8_K_dotprod : neon::matmul_tq2_0_q8_K;
+  set_matmul(t, TensorType::TQ2_0,
+             {.name = dot ? "matmul_tq2_0_q8_K__neon_dotprod" : "matmul_tq2_0_q8_K__neon",
+              .fn = tq2,
+              .row_tile = neon::kTq2RowTile,
+              .col_tile = neon::kTq2ColTile,
+              .gemv_row_tile = neon::kTq2GemvRows});
+  set_matmul(t, TensorType::TQ1_0,
+             {.name = dot ? "matmul_tq1_0_q8_K__neon_dotprod" : "matmul_tq1_0_q8_K__neon",
+              .fn = tq2,
+              .pack = quant::repack_tq1_0_as_tq2_0,
+              .packed_row_bytes = tq2_0_row_bytes,
+              .row_tile = neon::kTq2RowTile,
+              .col_tile = neon::kTq2ColTile,
+              .gemv_row_tile = neon::kTq2GemvRows});
+  set_matmul(t, TensorType::Q8_0,
+             {.name = dot ? "matmul_q8_0_q8_0__neon_dotprod" : "matmul_q8_0_q8_0__neon",
+              .fn = dot ? neon::matmul_q8_0_q8_0_dotprod : neon::matmul_q8_0_q8_0,
+              .row_tile = neon::kQ8RowTile,
+              .col_tile = neon::kQ8ColTile,
+              .gemv_row_tile = neon::kQ8GemvRows});
+  set_matmul(t, TensorType::Q4_0,
+             {.name = dot ? "matmul_q4_0_q8_0__neon_dotprod" : "matmul_q4_0_q8_0__neon",
+              .fn = dot ? neon::matmul_q4_0_q8_0_dotprod : neon::matmul_q4_0_q8_0,
+              .row_tile = neon::kQ4RowTile,
+              .col_tile = neon::kQ4ColTile,
+              .gemv_row_tile = neon::kQ4GemvRows});
+  t.silu_mul = neon::silu_mul;
+  return t;
+}
+#endif
 
 #ifdef TERN_HAVE_AVX2
 KernelTable make_avx2(const KernelTable& lower) {
@@ -155,8 +199,15 @@ bool isa_built(Isa isa) {
 const KernelTable& build_table(Isa isa) {
   switch (isa) {
     case Isa::kScalar:
-    case Isa::kNeon:  // no NEON kernels yet: kernels/arm/neon adds make_neon here
       break;
+    case Isa::kNeon: {
+#ifdef TERN_HAVE_NEON
+      static const KernelTable t = make_neon(lower_table(Isa::kNeon));
+      return t;
+#else
+      break;
+#endif
+    }
     case Isa::kAvx2: {
 #ifdef TERN_HAVE_AVX2
       static const KernelTable t = make_avx2(lower_table(Isa::kAvx2));

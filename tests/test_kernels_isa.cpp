@@ -461,3 +461,60 @@ TEST_CASE("an unknown or unsupported ISA request is a clear error", "[kernels][i
     }
   }
 }
+
+TEST_CASE("every ISA's silu_mul gives the scalar reference's bits", "[kernels][isa][silu]") {
+  // Rows: every tail around the 16-element groups, and model widths. Gates: normal at several
+  // scales (exp overflows past 88 and reaches subnormal results between -88 and -104), plus the
+  // special values.
+  std::vector<int64_t> sizes;
+  for (int64_t n = 1; n <= 70; ++n) sizes.push_back(n);
+  for (const int64_t n : {255, 256, 257, 2560, 4097}) sizes.push_back(n);
+  const float specials[] = {0.0f,    -0.0f,  INFINITY, -INFINITY, NAN,     88.0f,   -88.0f,
+                            88.7f,   -88.7f, 100.0f,   -100.0f,   103.9f,  -103.9f, 104.0f,
+                            -104.0f, 133.2f, -133.2f,  1e-40f,    -1e-40f, 3e38f,   -3e38f};
+  for (const KernelTable* table : fast_tables()) {
+    if (table->silu_mul == tern::kernels::scalar_table().silu_mul) continue;
+    std::mt19937_64 rng(11);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    int n_cases = 0;
+    for (const float scale : {1.0f, 10.0f, 60.0f, 0.0f}) {
+      for (const int64_t n : sizes) {
+        std::vector<float> gate(static_cast<size_t>(n)), up(gate.size());
+        for (size_t i = 0; i < gate.size(); ++i) {
+          // scale 0: the special values, cycled, among random ones.
+          gate[i] = scale != 0.0f ? scale * normal(rng)
+                    : i % 2 == 0  ? specials[(i / 2) % std::size(specials)]
+                                  : 90.0f * normal(rng);
+          up[i] = normal(rng);
+        }
+        std::vector<float> want(gate.size()), got(gate.size());
+        tern::kernels::scalar_table().silu_mul(gate.data(), up.data(), want.data(), n);
+        table->silu_mul(gate.data(), up.data(), got.data(), n);
+        const std::string diff = compare(want, got, n);
+        if (!diff.empty()) {
+          FAIL_CHECK(table->name << " silu_mul, n " << n << ", gate scale " << scale << ": "
+                                 << diff);
+        }
+        ++n_cases;
+      }
+    }
+    CHECK(n_cases > 100);
+  }
+}
+
+TEST_CASE("the NEON table runs the sdot kernels exactly where the CPU has dotprod",
+          "[kernels][isa]") {
+  const KernelTable* neon = tern::kernels::table_for(Isa::kNeon);
+  if (neon == nullptr) {
+    WARN("no NEON table on this CPU or in this build");
+    return;
+  }
+  const bool dotprod = tern::kernels::cpu_features().dotprod;
+  const auto types = overridden_types(*neon);
+  CHECK(!types.empty());
+  for (const TypeTraits* t : types) {
+    const std::string_view name = neon->matmul_for(*t).name;
+    INFO(name << ", CPU features: " << tern::kernels::cpu_features().summary());
+    CHECK(name.ends_with("__neon_dotprod") == dotprod);
+  }
+}

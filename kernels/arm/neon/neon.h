@@ -1,0 +1,55 @@
+// Entry points of the NEON kernels (kernels/arm/neon/*.cpp, AArch64 base ISA). Each matmul comes
+// twice: built for any AArch64 CPU, and again with the dotprod extension (sdot) by dotprod.cpp as
+// <name>_dotprod; the NEON table takes the _dotprod ones where HWCAP_ASIMDDP says the CPU has it.
+// Declarations and constants only: the generic table code includes this to take their addresses.
+#pragma once
+
+#include "kernels/kernels.h"
+
+namespace tern::kernels::neon {
+
+// Register tiles: weight rows x activation rows per step (batches of 2 or more); a single
+// activation row runs k...GemvRows weight rows per step.
+inline constexpr int kTq2RowTile = 2;
+inline constexpr int kTq2ColTile = 2;
+inline constexpr int kTq2GemvRows = 4;
+
+inline constexpr int kQ8RowTile = 2;
+inline constexpr int kQ8ColTile = 2;
+inline constexpr int kQ8GemvRows = 4;
+
+// Q4_0 rounds in one of two orders depending on the matrix's row count (select_matmul_dot: a
+// multiple of 8 is llama.cpp's repacked path); 8 rows per decode step puts both in the tests'
+// sweep.
+inline constexpr int kQ4RowTile = 2;
+inline constexpr int kQ4ColTile = 2;
+inline constexpr int kQ4GemvRows = 8;
+
+// "matmul_tq2_0_q8_K__neon" (and TQ1_0 repacked to TQ2_0 at load).
+void matmul_tq2_0_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                       int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
+                       float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_tq2_0_q8_K_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                               int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                               int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// "matmul_q8_0_q8_0__neon".
+void matmul_q8_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q8_0_q8_0_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// "matmul_q4_0_q8_0__neon".
+void matmul_q4_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q4_0_q8_0_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// silu_mul (kernels/arm/neon/silu_mul.cpp): ggml_v_expf four lanes at a time.
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+
+}  // namespace tern::kernels::neon
