@@ -5,6 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libhwloc-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libicu-dev
   catch2 libbenchmark-dev
+  g++-aarch64-linux-gnu qemu-user  # the AArch64 (NEON) kernel tests: cross build, run under qemu
 )
 missing=()
 for p in "${packages[@]}"; do
