@@ -106,6 +106,8 @@ bool fill_raw_weights(const TypeTraits& t, std::byte* row, int64_t k, std::mt199
   size_t d_offset = 0;
   if (t.type == TensorType::TQ2_0)
     d_offset = offsetof(tern::BlockTQ2_0, d);
+  else if (t.type == TensorType::Q4_0)
+    d_offset = offsetof(tern::BlockQ4_0, d);
   else if (t.type == TensorType::TQ1_0)
     d_offset = offsetof(tern::BlockTQ1_0, d);
   else if (t.type == TensorType::Q8_0)
@@ -339,15 +341,21 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
       const auto batch_sizes = around({mk.col_tile}, {1, 2, 3, 4, 5, 8, 9});
       uint64_t seed = 1;
       int n_cases = 0;
-      // k: one block, two, odd counts, and BitNet 2B4T's n_ff (27 blocks).
-      for (const int64_t blocks : {1, 2, 3, 5, 27}) {
+      // k: one block, two, odd counts, and BitNet 2B4T's n_ff (27 blocks), counted in the type's
+      // own blocks and in 256-element super-blocks (one and the same for K and ternary types).
+      std::vector<int64_t> ks;
+      for (const int64_t unit : {t->block_elems, tern::kQkK}) {
+        for (const int64_t blocks : {1, 2, 3, 5, 27}) ks.push_back(blocks * unit);
+      }
+      std::sort(ks.begin(), ks.end());
+      ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+      for (const int64_t k : ks) {
         for (const int64_t rows : row_counts) {
           for (const int64_t n_x : batch_sizes) {
             ++seed;
             // Cycle the data modes over the sweep so that every shape class sees several.
             const WMode wm = kWModes[seed % std::size(kWModes)];
             const XMode xm = kXModes[(seed / 3) % std::size(kXModes)];
-            const int64_t k = blocks * tern::kQkK;
             check_case(*table, *t, {rows, k, n_x, 0, rows}, wm, xm, seed);
             // A scheduler's part of the rows: the kernel writes only [r0, r1).
             if (rows >= 3) check_case(*table, *t, {rows, k, n_x, 1, rows - 1}, wm, xm, seed);
