@@ -53,25 +53,25 @@ class GroupLanes {
   }
 
   // Lanes 0..3 (lo) and 4..7 (hi).
-#ifdef __ARM_FEATURE_DOTPROD
   int32x4_t lo() const {
+#ifdef __ARM_FEATURE_DOTPROD
     return lo_;
+#else
+    return vpaddq_s32(vpaddlq_s16(e_[0]), vpaddlq_s16(e_[1]));
+#endif
   }
   int32x4_t hi() const {
+#ifdef __ARM_FEATURE_DOTPROD
     return hi_;
+#else
+    return vpaddq_s32(vpaddlq_s16(e_[2]), vpaddlq_s16(e_[3]));
+#endif
   }
 
  private:
+#ifdef __ARM_FEATURE_DOTPROD
   int32x4_t lo_ = vdupq_n_s32(0), hi_ = vdupq_n_s32(0);
 #else
-  int32x4_t lo() const {
-    return vpaddq_s32(vpaddlq_s16(e_[0]), vpaddlq_s16(e_[1]));
-  }
-  int32x4_t hi() const {
-    return vpaddq_s32(vpaddlq_s16(e_[2]), vpaddlq_s16(e_[3]));
-  }
-
- private:
   int16x8_t e_[4] = {vdupq_n_s16(0), vdupq_n_s16(0), vdupq_n_s16(0), vdupq_n_s16(0)};
 #endif
 };
