@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -42,7 +43,7 @@ std::vector<const KernelTable*> isa_tables() {
   return out;
 }
 
-// Row lengths: every tail below and around the vector widths and the 32-element sum chunks, and
+// Row lengths: every tail below and around the vector widths and the 64-element sum chunks, and
 // model widths.
 std::vector<int64_t> sizes() {
   std::vector<int64_t> n;
@@ -121,22 +122,18 @@ std::vector<float> make_row(Mode m, int64_t n, std::mt19937_64& rng) {
   return x;
 }
 
-// The first index where the bits differ, or -1.
-int64_t first_difference(const std::vector<float>& want, const std::vector<float>& got) {
+// Requires the same bits; on failure names the first element that differs, in hex floats.
+void require_same_bits(const std::vector<float>& want, const std::vector<float>& got,
+                       const std::string& what) {
+  REQUIRE(want.size() == got.size());
   for (size_t i = 0; i < want.size(); ++i) {
-    if (std::memcmp(&want[i], &got[i], sizeof(float)) != 0) return static_cast<int64_t>(i);
+    if (tern::fp32_to_bits(want[i]) == tern::fp32_to_bits(got[i])) continue;
+    std::ostringstream msg;
+    msg << what << ": element " << i << " of " << want.size() << ": want " << std::hexfloat
+        << want[i] << ", got " << got[i];
+    FAIL(msg.str());
   }
-  return -1;
 }
-
-#define REQUIRE_SAME_BITS(want, got, what)                                              \
-  do {                                                                                  \
-    const int64_t at = first_difference(want, got);                                     \
-    INFO(what << ": first difference at " << at << " of " << (want).size() << ": want " \
-              << (at >= 0 ? (want)[static_cast<size_t>(at)] : 0.0f) << ", got "         \
-              << (at >= 0 ? (got)[static_cast<size_t>(at)] : 0.0f));                    \
-    REQUIRE(at == -1);                                                                  \
-  } while (0)
 
 // FNV-1a over the bytes of the bit patterns (as tests/test_kernels.cpp records long outputs).
 uint64_t fnv1a(const std::vector<float>& v) {
@@ -311,14 +308,14 @@ TEST_CASE("every ISA's layer_norm gives the scalar reference's bits", "[elementw
           std::vector<float> want(x.size()), got(x.size(), -1.0f);
           ref().layer_norm(x.data(), wp, bp, want.data(), n, kEps);
           t->layer_norm(x.data(), wp, bp, got.data(), n, kEps);
-          REQUIRE_SAME_BITS(want, got, "weight/bias " << wb);
+          require_same_bits(want, got, "weight/bias " + std::to_string(wb));
           ++n_cases;
         }
         // In place.
         std::vector<float> got = x, want(x.size());
         ref().layer_norm(x.data(), w.data(), b.data(), want.data(), n, kEps);
         t->layer_norm(got.data(), w.data(), b.data(), got.data(), n, kEps);
-        REQUIRE_SAME_BITS(want, got, "in place");
+        require_same_bits(want, got, "in place");
       }
     }
   }
@@ -341,9 +338,9 @@ TEST_CASE("layer_norm keeps the reference's double sums where lanes would round 
   cancel[8] = -0x1p60f;
   for (const KernelTable* t : isa_tables()) {
     for (const auto* row : {&squares, &cancel}) {
-      // Zeros around the row move it across the 32-element chunks; n = 128 keeps var's division
-      // by n exact, so the midpoint stays one.
-      for (const size_t lead : {0, 1, 17, 31, 32, 96}) {
+      // Zeros around the row move it within and across the 64-element chunks; n = 128 keeps var's
+      // division by n exact, so the midpoint stays one.
+      for (const size_t lead : {0, 1, 17, 31, 48, 63, 96}) {
         std::vector<float> x(128, 0.0f);
         std::copy(row->begin(), row->end(), x.begin() + static_cast<std::ptrdiff_t>(lead));
         const auto n = static_cast<int64_t>(x.size());
@@ -351,10 +348,10 @@ TEST_CASE("layer_norm keeps the reference's double sums where lanes would round 
         INFO(t->name << ", row " << (row == &squares ? "squares" : "cancel") << ", lead " << lead);
         ref().layer_norm(x.data(), nullptr, nullptr, want.data(), n, kEps);
         t->layer_norm(x.data(), nullptr, nullptr, got.data(), n, kEps);
-        REQUIRE_SAME_BITS(want, got, "layer_norm");
+        require_same_bits(want, got, "layer_norm");
         t->add_layer_norm(x.data(), zero.data(), zero.data(), nullptr, nullptr, got.data(), n,
                           kEps);
-        REQUIRE_SAME_BITS(want, got, "add_layer_norm");
+        require_same_bits(want, got, "add_layer_norm");
       }
     }
   }
@@ -382,17 +379,17 @@ TEST_CASE("add_layer_norm equals the add followed by layer_norm on every ISA",
 
         std::vector<float> sum(x.size(), -1.0f), y(x.size(), -1.0f);
         t->add_layer_norm(x.data(), r.data(), sum.data(), w.data(), b.data(), y.data(), n, kEps);
-        REQUIRE_SAME_BITS(want_sum, sum, "sum");
-        REQUIRE_SAME_BITS(want, y, "output");
+        require_same_bits(want_sum, sum, "sum");
+        require_same_bits(want, y, "output");
 
         // The residual stream updated in place, the output over x; and without weight and bias.
         std::vector<float> rs = r, xs = x, plain(x.size());
         t->add_layer_norm(xs.data(), rs.data(), rs.data(), w.data(), b.data(), xs.data(), n, kEps);
-        REQUIRE_SAME_BITS(want_sum, rs, "sum in place");
-        REQUIRE_SAME_BITS(want, xs, "output in place");
+        require_same_bits(want_sum, rs, "sum in place");
+        require_same_bits(want, xs, "output in place");
         ref().layer_norm(want_sum.data(), nullptr, nullptr, want.data(), n, kEps);
         t->add_layer_norm(x.data(), r.data(), sum.data(), nullptr, nullptr, plain.data(), n, kEps);
-        REQUIRE_SAME_BITS(want, plain, "no weight or bias");
+        require_same_bits(want, plain, "no weight or bias");
       }
     }
   }
@@ -413,7 +410,7 @@ TEST_CASE("every ISA's gelu and relu_sqr give the scalar reference's bits", "[el
       std::vector<float> want(halves.size()), got(halves.size());
       ref_fn(halves.data(), want.data(), static_cast<int64_t>(halves.size()));
       fn(halves.data(), got.data(), static_cast<int64_t>(halves.size()));
-      REQUIRE_SAME_BITS(want, got, "every half");
+      require_same_bits(want, got, "every half");
 
       uint64_t seed = 300;
       for (const int64_t n : sizes()) {
@@ -431,9 +428,9 @@ TEST_CASE("every ISA's gelu and relu_sqr give the scalar reference's bits", "[el
           std::vector<float> w(x.size()), g(x.size(), -1.0f);
           ref_fn(x.data(), w.data(), n);
           fn(x.data(), g.data(), n);
-          REQUIRE_SAME_BITS(w, g, "row");
+          require_same_bits(w, g, "row");
           fn(x.data(), x.data(), n);  // in place
-          REQUIRE_SAME_BITS(w, x, "in place");
+          require_same_bits(w, x, "in place");
         }
       }
     }

@@ -4,17 +4,18 @@
 // Theory of operation. The reference adds floats to a double one element at a time (the row sum,
 // then the sum of squares): a chain of dependent adds whose rounding depends on the order, so it
 // cannot simply be split across lanes. But few of those adds round, since a double has 29 more
-// significand bits than a float. Take a chunk of 32 floats d_j and the running sum s. If s and
+// significand bits than a float. Take a chunk of 64 floats d_j and the running sum s. If s and
 // every d_j are multiples of one power of two q, and |s| + sum |d_j| < 2^53 q, then every partial
 // sum, in the reference's order or in any other, is a multiple of q below 2^53 q in magnitude and
 // therefore exact: the chunk may be summed in lanes and added to s, giving the reference's double.
-// q is the smaller of the weights of the last significand bit of s and of the smallest nonzero
-// d_j (read from the exponent fields; zeros impose nothing), and sum |d_j| is bounded by a lane
-// sum enlarged by 2^-40, far more than that sum's rounding error. A chunk that fails the test
-// (the sum crossing a power of two with its last bit set, an element below about 2^-29 of s, an
-// infinity or a NaN) is added one element at a time, as the reference does. The elements of the
-// row that do not fill a chunk are added one at a time too. The normalisation after the sums is
-// element-wise and takes the reference's steps.
+// q is the smaller of the weight of the lowest set bit of s (a sum that has not rounded is a
+// multiple of the smallest step of the floats in it, far above its last significand bit) and
+// the step of the smallest nonzero d_j (from the exponent fields; zeros impose nothing); sum |d_j|
+// is bounded by a lane sum enlarged by far more than that sum's rounding error.
+// A chunk that fails the test (where the reference's sum may round: an element below about
+// 2^-29 of s, a sum that outgrows 53 bits, an infinity or a NaN) is added one element at a time,
+// as the reference does, as are the elements of the row that do not fill a chunk. The normalisation
+// after the sums is element-wise and takes the reference's steps.
 #include <cstdint>
 #include <cstring>
 
@@ -24,7 +25,8 @@
 namespace tern::kernels::avx512 {
 namespace {
 
-constexpr int64_t kChunk = 32;
+constexpr int kVecs = 4;
+constexpr int64_t kChunk = 16 * kVecs;
 
 // 2^e for -1022 <= e <= 1023.
 double pow2(int e) {
@@ -34,62 +36,61 @@ double pow2(int e) {
   return d;
 }
 
-// Exponent of the weight of the last significand bit of a nonzero double.
+// Exponent of the lowest set bit of a nonzero finite double: s is a multiple of 2^that.
 int quantum_exp(double s) {
   uint64_t bits;
   std::memcpy(&bits, &s, sizeof bits);
   const int e = static_cast<int>((bits >> 52) & 0x7ff);
-  return (e > 0 ? e : 1) - 1075;
+  uint64_t m = bits & ((uint64_t{1} << 52) - 1);
+  if (e > 0) m |= uint64_t{1} << 52;
+  return (e > 0 ? e : 1) - 1075 + __builtin_ctzll(m);
 }
 
-// The sum of the lanes of v (any order; callers only use it where it is exact or a bound).
 double lane_sum(__m512d v) {
   const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
   const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
   return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
 }
 
-// The 32 floats of a and b widened to double and summed four to a lane.
-__m512d widened_sum(__m512 a, __m512 b) {
-  const __m512d a_lo = _mm512_cvtps_pd(_mm512_castps512_ps256(a));
-  const __m512d a_hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1));
-  const __m512d b_lo = _mm512_cvtps_pd(_mm512_castps512_ps256(b));
-  const __m512d b_hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(b, 1));
-  return _mm512_add_pd(_mm512_add_pd(a_lo, a_hi), _mm512_add_pd(b_lo, b_hi));
-}
-
-// s + d[0] + ... + d[31] rounded as the reference's one-at-a-time double adds (see the top).
-double add_chunk(double s, __m512 d0, __m512 d1) {
+// s + d[0] + ... + d[kChunk - 1] rounded as the reference's one-at-a-time double adds (see the
+// top). kNonNegative: the elements are squares, so sum |d| is their sum.
+template <bool kNonNegative>
+double add_chunk(double s, const __m512 (&d)[kVecs]) {
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
   const __m512i exp_mask = _mm512_set1_epi32(0x7f800000);
   const __m512i min_exp = _mm512_set1_epi32(0x00800000);  // subnormals: the step of exponent 1
-  const __m512i a0 = _mm512_and_si512(_mm512_castps_si512(d0), abs_mask);
-  const __m512i a1 = _mm512_and_si512(_mm512_castps_si512(d1), abs_mask);
   // Smallest exponent field of a nonzero element; 255 when all are zero (then the test passes).
   __m512i e = exp_mask;
-  e = _mm512_mask_min_epu32(e, _mm512_test_epi32_mask(a0, a0), e,
-                            _mm512_max_epu32(_mm512_and_si512(a0, exp_mask), min_exp));
-  e = _mm512_mask_min_epu32(e, _mm512_test_epi32_mask(a1, a1), e,
-                            _mm512_max_epu32(_mm512_and_si512(a1, exp_mask), min_exp));
+  __m512d sum = _mm512_setzero_pd();
+  __m512 abs_sum = _mm512_setzero_ps();
+  for (const __m512& v : d) {
+    const __m512i a = _mm512_and_si512(_mm512_castps_si512(v), abs_mask);
+    e = _mm512_mask_min_epu32(e, _mm512_test_epi32_mask(a, a), e,
+                              _mm512_max_epu32(_mm512_and_si512(a, exp_mask), min_exp));
+    sum = _mm512_add_pd(sum, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+                                           _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
+    if (!kNonNegative) abs_sum = _mm512_add_ps(abs_sum, _mm512_castsi512_ps(a));
+  }
   const auto e_min = static_cast<int>(_mm512_reduce_min_epu32(e) >> 23);
-
-  const __m512d sum = widened_sum(d0, d1);
-  const __m512d abs_sum = widened_sum(_mm512_castsi512_ps(a0), _mm512_castsi512_ps(a1));
 
   int q = e_min - 150;
   if (s != 0.0) {
     const int qs = quantum_exp(s);
     if (qs < q) q = qs;
   }
-  const double bound = lane_sum(abs_sum);
+  const double chunk = lane_sum(sum);
+  // An upper bound of sum |d|, enlarged by far more than its rounding error: the squares' double
+  // lane sum (within 2^-47 of itself), or a float sum of the magnitudes (within 2^-18).
+  const double bound = kNonNegative
+                           ? chunk * (1.0 + 0x1p-40)
+                           : static_cast<double>(_mm512_reduce_add_ps(abs_sum)) * (1.0 + 0x1p-16);
   const double abs_s = s < 0.0 ? -s : s;
-  // NaN and infinity make the comparison false.
-  if (abs_s + (bound + bound * 0x1p-40) < pow2(53 + q)) return s + lane_sum(sum);
+  // NaN and infinity (also a float bound that overflowed) make the comparison false.
+  if (abs_s + bound < pow2(53 + q)) return s + chunk;
 
-  alignas(64) float d[kChunk];
-  _mm512_store_ps(d, d0);
-  _mm512_store_ps(d + 16, d1);
-  for (float v : d) s += static_cast<double>(v);
+  alignas(64) float f[kChunk];
+  for (int j = 0; j < kVecs; ++j) _mm512_store_ps(f + 16 * j, d[j]);
+  for (const float v : f) s += static_cast<double>(v);
   return s;
 }
 
@@ -102,9 +103,12 @@ void normalise(const float* x, double sum, const float* w, const float* b, float
   double sum2 = 0.0;
   int64_t i = 0;
   for (; i + kChunk <= n; i += kChunk) {
-    const __m512 v0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), vmean);
-    const __m512 v1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vmean);
-    sum2 = add_chunk(sum2, _mm512_mul_ps(v0, v0), _mm512_mul_ps(v1, v1));
+    __m512 sq[kVecs];
+    for (int j = 0; j < kVecs; ++j) {
+      const __m512 v = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16 * j), vmean);
+      sq[j] = _mm512_mul_ps(v, v);
+    }
+    sum2 = add_chunk<true>(sum2, sq);
   }
   for (; i < n; ++i) {
     const float v = x[i] - mean;
@@ -128,7 +132,9 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, int64_
   double sum = 0.0;
   int64_t i = 0;
   for (; i + kChunk <= n; i += kChunk) {
-    sum = add_chunk(sum, _mm512_loadu_ps(x + i), _mm512_loadu_ps(x + i + 16));
+    __m512 d[kVecs];
+    for (int j = 0; j < kVecs; ++j) d[j] = _mm512_loadu_ps(x + i + 16 * j);
+    sum = add_chunk<false>(sum, d);
   }
   for (; i < n; ++i) sum += static_cast<double>(x[i]);
   normalise(x, sum, w, b, y, n, eps);
@@ -139,11 +145,12 @@ void add_layer_norm(const float* x, const float* r, float* sum, const float* w, 
   double total = 0.0;
   int64_t i = 0;
   for (; i + kChunk <= n; i += kChunk) {
-    const __m512 s0 = _mm512_add_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(r + i));
-    const __m512 s1 = _mm512_add_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(r + i + 16));
-    _mm512_storeu_ps(sum + i, s0);
-    _mm512_storeu_ps(sum + i + 16, s1);
-    total = add_chunk(total, s0, s1);
+    __m512 d[kVecs];
+    for (int j = 0; j < kVecs; ++j) {
+      d[j] = _mm512_add_ps(_mm512_loadu_ps(x + i + 16 * j), _mm512_loadu_ps(r + i + 16 * j));
+      _mm512_storeu_ps(sum + i + 16 * j, d[j]);
+    }
+    total = add_chunk<false>(total, d);
   }
   for (; i < n; ++i) {
     const float s = x[i] + r[i];
