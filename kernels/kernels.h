@@ -56,8 +56,9 @@ using AddLayerNormFn = void (*)(const float* x, const float* r, float* sum, cons
                                 const float* b, float* y, int64_t n, float eps);
 
 // y = f(x) element-wise over n elements; y may be x. gelu: llama.cpp's GGML_GELU_FP16 path of
-// ggml_vec_gelu_f32 (x <= -10: 0; x >= 10: x; otherwise gelu_fp16_table()[fp16 bits of x]).
-// relu_sqr: ggml_relu then ggml_sqr, y = (x > 0 ? x : 0)^2 (BitNet b1.58's FFN activation).
+// ggml_vec_gelu_f32 (x <= -10: 0; x >= 10: x; otherwise gelu_fp16_table()[fp16 bits of x]; a NaN
+// gives a NaN, whose bits may differ between ISAs). relu_sqr: ggml_relu then ggml_sqr,
+// y = (x > 0 ? x : 0)^2 (BitNet b1.58's FFN activation).
 using ActivationFn = void (*)(const float* x, float* y, int64_t n);
 
 // ggml's GELU table, built once on first use by generic code: entry h is the tanh-approximation

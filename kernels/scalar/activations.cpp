@@ -40,7 +40,7 @@ namespace scalar {
 
 void gelu(const float* x, float* y, int64_t n) {
   // ggml_vec_gelu_f32 with GGML_GELU_FP16 (defined unconditionally in ggml-cpu.c): the table
-  // only between -10 and 10, where GELU is 0 and x to within half precision.
+  // only strictly between -10 and 10; beyond, GELU is within 1e-21 of 0 and of x.
   const float* table = gelu_fp16_table();
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
