@@ -38,6 +38,33 @@ using RopeFn = void (*)(float* x, int64_t n_heads, int64_t head_dim, const float
 // 16-element vectors from the start of the row, with its own exp, and the tail with expf).
 using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64_t n);
 
+// y = (x - mean(x)) / sqrt(var(x) + eps) * w + b over one row of n elements; w and b may each be
+// null (no multiply, no add). llama.cpp's norm op (ggml_compute_forward_norm_f32) followed by its
+// mul and add ops, each step rounded separately: mean = float(double sum of x in element order /
+// n), var = float(double sum of float((x - mean)^2) in element order / n), scale =
+// 1 / sqrtf(var + eps), y = (((x - mean) * scale) * w) + b. y may be x.
+using LayerNormFn = void (*)(const float* x, const float* w, const float* b, float* y, int64_t n,
+                             float eps);
+
+// The residual add in front of a GPT-2 style LayerNorm, fused: sum = x + r, then
+// y = layer_norm(sum, w, b, eps) exactly as LayerNormFn (llama.cpp's add op followed by norm, mul
+// and add: the same bits as running them one after the other). GPT-2 has this pair twice per
+// layer (attention output + residual -> ffn_norm; FFN output + residual -> the next attn_norm or
+// output_norm); GELU cannot join it, since it sits between the up and down projections. sum may
+// be x or r; y must not overlap sum.
+using AddLayerNormFn = void (*)(const float* x, const float* r, float* sum, const float* w,
+                                const float* b, float* y, int64_t n, float eps);
+
+// y = f(x) element-wise over n elements; y may be x. gelu: llama.cpp's GGML_GELU_FP16 path of
+// ggml_vec_gelu_f32 (x <= -10: 0; x >= 10: x; otherwise gelu_fp16_table()[fp16 bits of x]; a NaN
+// gives a NaN, whose bits may differ between ISAs). relu_sqr: ggml_relu then ggml_sqr,
+// y = (x > 0 ? x : 0)^2 (BitNet b1.58's FFN activation).
+using ActivationFn = void (*)(const float* x, float* y, int64_t n);
+
+// ggml's GELU table, built once on first use by generic code: entry h is the tanh-approximation
+// GELU of the half h, rounded to half, widened to float. The ISA kernels gather from it.
+const float* gelu_fp16_table();
+
 // One query head over n_pos cached positions of fp16 keys/values (pos stride in elements):
 // scores = (q16 . k16) * scale, softmax, then out = sum p16 * v16; q and the probabilities are
 // rounded to fp16 as llama.cpp does with an F16 KV cache. `scratch` holds n_pos floats.
@@ -92,6 +119,10 @@ struct KernelTable {
   RopeFn rope;
   SiluMulFn silu_mul;
   AttentionFn attention;
+  LayerNormFn layer_norm;
+  AddLayerNormFn add_layer_norm;
+  ActivationFn gelu;
+  ActivationFn relu_sqr;
 
   const MatmulKernel& matmul_for(const TypeTraits& w_type) const;
 };

@@ -70,6 +70,10 @@ KernelTable make_scalar() {
   t.rope = scalar::rope;
   t.silu_mul = scalar::silu_mul;
   t.attention = scalar::attention;
+  t.layer_norm = scalar::layer_norm;
+  t.add_layer_norm = scalar::add_layer_norm;
+  t.gelu = scalar::gelu;
+  t.relu_sqr = scalar::relu_sqr;
   return t;
 }
 
@@ -138,6 +142,10 @@ KernelTable make_avx2(const KernelTable& lower) {
               .row_tile = avx2::kQ8RowTile,
               .col_tile = avx2::kQ8ColTile,
               .gemv_row_tile = avx2::kQ8GemvRows});
+  t.layer_norm = avx2::layer_norm;
+  t.add_layer_norm = avx2::add_layer_norm;
+  t.gelu = avx2::gelu;
+  t.relu_sqr = avx2::relu_sqr;
   return t;
 }
 #endif
@@ -167,6 +175,10 @@ KernelTable make_avx512(const KernelTable& lower) {
               .row_tile = avx512::kQ8RowTile,
               .col_tile = avx512::kQ8ColTile,
               .gemv_row_tile = avx512::kQ8GemvRows});
+  t.layer_norm = avx512::layer_norm;
+  t.add_layer_norm = avx512::add_layer_norm;
+  t.gelu = avx512::gelu;
+  t.relu_sqr = avx512::relu_sqr;
   return t;
 }
 #endif

@@ -15,5 +15,10 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uint16_t* v,
                size_t v_pos_stride, int64_t n_pos, int64_t n_kv, int64_t n_batch, int64_t head_dim,
                float scale, float* out, float* scratch);
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps);
+void add_layer_norm(const float* x, const float* r, float* sum, const float* w, const float* b,
+                    float* y, int64_t n, float eps);
+void gelu(const float* x, float* y, int64_t n);
+void relu_sqr(const float* x, float* y, int64_t n);
 
 }  // namespace tern::kernels::scalar
