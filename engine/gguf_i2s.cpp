@@ -70,7 +70,7 @@ void GgufFile::convert_i2s_tensors(const GgufOptions& options) {
     fail(where(*first) + ": upstream GGUF no longer assigns that id, and nothing else marks a " +
          "bitnet.cpp file (general.file_type is " +
          (file_type ? std::to_string(*file_type) : std::string("missing")) + ", not " +
-         std::to_string(kI2sFileType) + " = MOSTLY_I2_S; architecture '" + arch +
+         std::to_string(kI2sFileType) + " = MOSTLY_I2_S; architecture '" + printable_name(arch) +
          "' is not a bitnet one)");
   }
 
@@ -79,7 +79,7 @@ void GgufFile::convert_i2s_tensors(const GgufOptions& options) {
   if (layout_key) {
     from_key = parse_i2s_layout(*layout_key);
     if (!from_key)
-      fail("key '" + std::string(kI2sLayoutKey) + "' is '" + *layout_key +
+      fail("key '" + std::string(kI2sLayoutKey) + "' is '" + printable_name(*layout_key) +
            "', expected 'x86' or 'arm'");
   }
   if (options.i2s_layout && from_key && *options.i2s_layout != *from_key) {
