@@ -138,6 +138,33 @@ TEST_CASE("tern synth i2_s files hold the TQ2_0 file's weights and generate its 
   for (const auto& p : {tq2, x86, arm}) fs::remove(p);
 }
 
+TEST_CASE("I2_S bytes are those bitnet.cpp's llama-quantize writes", "[i2_s][golden]") {
+  // Recorded by hand: bitnet.cpp (microsoft/BitNet c82b5e6 with its llama.cpp fork 406a5036, x86
+  // build, clang 14) ran `llama-quantize F32 OUT I2_S 1` on `tern synth --shape tiny --type f32`
+  // (seed 42). Its 14 I2_S tensors, codes and f32 scale (n/4 + 4 bytes each; bitnet.cpp leaves the
+  // rest of the 32-byte tail unwritten) in file order, hash to this FNV-1a. The file itself loads
+  // in tern (general.file_type 40, architecture llama, no tern key) and generated the same text
+  // as bitnet.cpp's llama-cli for 32 greedy tokens.
+  constexpr uint64_t kBitnetHash = 0x64ec8a09a77fc69full;
+  const std::string f32 = temp_path("f32");
+  synth(f32, "--type f32");
+  const GgufFile f = GgufFile::open(f32);
+  uint64_t hash = 0xcbf29ce484222325ull;
+  int matrices = 0;
+  for (const auto& t : f.tensors()) {
+    if (t.n_dims != 2 || t.name.rfind("blk.", 0) != 0) continue;
+    const auto n = static_cast<size_t>(t.n_elements());
+    std::vector<std::byte> out(tern::quant::i2_s_nbytes(t.n_elements()));
+    tern::quant::quantize_i2_s_x86(reinterpret_cast<const float*>(t.data), out.data(), n);
+    for (size_t i = 0; i < n / 4 + 4; ++i)
+      hash = (hash ^ static_cast<uint8_t>(out[i])) * 0x100000001b3ull;
+    ++matrices;
+  }
+  fs::remove(f32);
+  CHECK(matrices == 14);
+  CHECK(hash == kBitnetHash);
+}
+
 TEST_CASE("bitnet.cpp-style I2_S tensors decode as bitnet.cpp decodes them", "[i2_s]") {
   constexpr int64_t k = 512;
   constexpr size_t n = 512 * 6;
