@@ -1,6 +1,7 @@
 // I2_S (bitnet.cpp's ternary tensors): dequantize and quantize both code layouts, the size check,
 // and the load-time conversion to TQ2_0. Layout notes in kquants.h and docs/QUANT_FORMATS.md.
 // No dot product: tern never multiplies I2_S directly, the loader converts it to TQ2_0 first.
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -118,6 +119,31 @@ void i2_s_codes_to_tq2_0(const uint8_t* codes, size_t n, uint16_t d, BlockTQ2_0*
   }
 }
 
+// The x86 layout needs no gathering: I2_S group 2b + h (32 bytes, elements k + 32 s at bits
+// 7-2s..6-2s of byte k) is exactly half h of TQ2_0 block b (elements k + 32 s at bits 2s+1..2s),
+// so each byte only has its four fields reversed (and code 3 made 1): one table lookup per byte.
+// The tests check it against dequantize_i2_s_x86 on every byte value.
+void i2_s_x86_codes_to_tq2_0(const uint8_t* codes, size_t n, uint16_t d, BlockTQ2_0* blocks) {
+  static const std::array<uint8_t, 256> kReversed = [] {
+    std::array<uint8_t, 256> table{};
+    for (uint32_t byte = 0; byte < 256; ++byte) {
+      uint32_t out = 0;
+      for (uint32_t s = 0; s < 4; ++s) {
+        uint32_t code = (byte >> (6 - 2 * s)) & 3u;
+        if (code == 3) code = 1;
+        out |= code << (2 * s);
+      }
+      table[byte] = static_cast<uint8_t>(out);
+    }
+    return table;
+  }();
+  for (size_t b = 0; b < n / kQkK; ++b) {
+    const uint8_t* in = codes + b * (kQkK / 4);
+    for (size_t j = 0; j < kQkK / 4; ++j) blocks[b].qs[j] = kReversed[in[j]];
+    blocks[b].d = d;
+  }
+}
+
 }  // namespace
 
 float i2_s_to_tq2_0(const void* data, size_t n, I2sLayout layout, void* dst, bool fold_scale) {
@@ -126,7 +152,7 @@ float i2_s_to_tq2_0(const void* data, size_t n, I2sLayout layout, void* dst, boo
   const uint16_t d = fold_scale ? fp32_to_fp16(scale) : fp32_to_fp16(1.0f);
   auto* blocks = static_cast<BlockTQ2_0*>(dst);
   if (layout == I2sLayout::kX86) {
-    i2_s_codes_to_tq2_0<kI2sGroupX86>(codes, n, d, blocks);
+    i2_s_x86_codes_to_tq2_0(codes, n, d, blocks);
   } else {
     i2_s_codes_to_tq2_0<kI2sGroupArm>(codes, n, d, blocks);
   }

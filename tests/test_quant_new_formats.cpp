@@ -1116,6 +1116,27 @@ TEST_CASE("I2_S converts to TQ2_0 with identical values", "[quant_new][i2_s]") {
   }
 }
 
+TEST_CASE("I2_S to TQ2_0 keeps every value of arbitrary bytes, code 3 included",
+          "[quant_new][i2_s]") {
+  const tern::I2sLayout layout = GENERATE(tern::I2sLayout::kX86, tern::I2sLayout::kArm);
+  INFO((layout == tern::I2sLayout::kX86 ? "x86" : "arm"));
+  // Every byte value in every position of a 256-element block, then random bytes.
+  const size_t n = 256 * 256 + 256 * 64;
+  std::vector<std::byte> w(q::i2_s_nbytes(static_cast<int64_t>(n)));
+  Lcg r(77);
+  for (size_t i = 0; i < n / 4; ++i) {
+    w[i] = static_cast<std::byte>(i < 256 * 64 ? (i / 64 + i) & 0xff : r.next24() & 0xff);
+  }
+  const float scale = 0.5f;
+  std::memcpy(w.data() + n / 4, &scale, sizeof scale);
+  const auto expected = i2s_dequantize(w, n, layout);
+  std::vector<std::byte> t(n / 256 * sizeof(tern::BlockTQ2_0));
+  q::i2_s_to_tq2_0(w.data(), n, layout, t.data(), true);
+  std::vector<float> got(n);
+  q::dequantize_row_tq2_0(t.data(), got.data(), static_cast<int64_t>(n));
+  CHECK(got == expected);
+}
+
 TEST_CASE("I2_S shape check", "[quant_new][i2_s]") {
   const auto ok = q::check_i2_s_shape(2560 * 2560 / 4 + 32, 2560 * 2560);
   CHECK(ok.size_matches);
