@@ -19,8 +19,10 @@
 #include <catch2/catch.hpp>
 
 #include "engine/error.h"
+#include "engine/generate.h"
 #include "engine/gguf.h"
 #include "engine/gguf_writer.h"
+#include "engine/model.h"
 #include "engine/quantize_model.h"
 
 namespace fs = std::filesystem;
@@ -337,6 +339,62 @@ TEST_CASE("outputs with q5_0 and q5_1 (fallbacks or file types) are llama-quanti
     const auto bytes = quantize_bytes(in, o);
     CHECK(bytes.size() == g.size);
     CHECK(fnv1a64(bytes) == g.hash);
+  }
+}
+
+TEST_CASE("models with q5_0 and q5_1 tensors generate llama.cpp's greedy tokens",
+          "[quantize][q5][generate]") {
+  // Ids recorded by hand from llama.cpp c392e50 (x86, AVX-512 build; a harness on libllama:
+  // prompt "Once upon a time" with BOS = 1 403 407 261 378, EOS banned, greedy, n_ctx 256, the
+  // prompt as one batch) on the files llama-quantize wrote, which the test above shows tern
+  // writes byte for byte. The prompt batch runs Q5_0 through llamafile's tinyBLAS, the tokens
+  // after it through vec_dot.
+  struct Case {
+    const char* model;
+    QuantFtype ftype;
+    bool pure;
+    std::vector<tern::TokenId> ids;
+  };
+  const Case cases[] = {
+      {"stories260K-F32", QuantFtype::Q4_K_M, false, {432, 383, 286, 261, 376, 298, 315, 421,
+                                                      395, 317, 426, 338, 401, 396, 267, 337,
+                                                      410, 408, 419, 292, 411, 322, 265, 282,
+                                                      295, 433, 426, 385, 328, 432, 358, 394}},
+      {"stories260K-F32", QuantFtype::Q5_K_S, false, {432, 383, 286, 261, 376, 298, 315, 421,
+                                                      395, 317, 426, 338, 401, 396, 267, 337,
+                                                      335, 311, 267, 422, 419, 269, 344, 294,
+                                                      280, 295, 419, 426, 385, 328, 432, 358}},
+      {"tiny-ternary-random-F32", QuantFtype::Q5_0, true, {414, 293, 206, 302, 3,   33,  128, 118,
+                                                           394, 53,  455, 93,  302, 3,   33,  128,
+                                                           438, 392, 260, 100, 214, 335, 115, 219,
+                                                           337, 408, 298, 364, 28,  191, 396, 42}},
+      {"tiny-ternary-random-F32", QuantFtype::Q5_1, true, {414, 293, 235, 509, 64,  375, 338, 462,
+                                                           385, 330, 121, 489, 452, 4,   93,  37,
+                                                           148, 58,  284, 446, 116, 262, 306, 467,
+                                                           78,  237, 431, 262, 306, 467, 78,  237}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.model << " " << tern::quant_ftype_info(c.ftype).name);
+    QuantizeOptions o = opts(c.ftype);
+    o.pure = c.pure;
+    const std::string path = temp_path("q5gen");
+    spit(path, quantize_bytes(GgufFile::open(kModels + c.model + ".gguf"), o));
+    const auto model = tern::Model::load(path);
+    fs::remove(path);
+    const auto prompt = model->tokenizer().encode("Once upon a time", true);
+    REQUIRE(prompt == std::vector<tern::TokenId>{1, 403, 407, 261, 378});
+    tern::Session session(*model, {.n_ctx = 256, .n_batch = 512, .n_threads = 1});
+    tern::SamplerParams sp;
+    sp.temp = 0.0f;
+    sp.banned = {model->tokenizer().vocab().eos};
+    tern::Sampler sampler(sp);
+    std::vector<tern::TokenId> got;
+    tern::generate(session, sampler, prompt, {.n_predict = 32, .ignore_eos = true},
+                   [&](tern::TokenId t) {
+                     got.push_back(t);
+                     return true;
+                   });
+    CHECK(got == c.ids);
   }
 }
 
