@@ -11,6 +11,27 @@
 #include "engine/error.h"
 
 namespace tern {
+
+// A key or tensor name from the file, fit for a one-line error message: control bytes escaped,
+// long names cut.
+std::string printable_name(std::string_view s) {
+  constexpr size_t kMax = 96;
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto ch = static_cast<unsigned char>(s[i]);
+    if (ch < 0x20 || ch == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  if (s.size() > kMax) out += "...(" + std::to_string(s.size()) + " bytes)";
+  return out;
+}
+
 namespace {
 
 constexpr uint32_t kGgufMagic = 0x46554747;  // "GGUF" little-endian
@@ -49,26 +70,6 @@ std::string hex(uint64_t v) {
   std::ostringstream s;
   s << "0x" << std::hex << v;
   return s.str();
-}
-
-// A key or tensor name from the file, fit for a one-line error message: control bytes escaped,
-// long names cut.
-std::string printable(std::string_view s) {
-  constexpr size_t kMax = 96;
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const auto ch = static_cast<unsigned char>(s[i]);
-    if (ch < 0x20 || ch == 0x7f) {
-      static const char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[ch >> 4];
-      out += kHex[ch & 15];
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  if (s.size() > kMax) out += "...(" + std::to_string(s.size()) + " bytes)";
-  return out;
 }
 
 // Bounds-checked little-endian reader over the file bytes. Every failure names the offset, and
@@ -296,19 +297,22 @@ std::vector<GgufValue> GgufArray::decode(uint64_t max_items) const {
   return out;
 }
 
-GgufFile GgufFile::open(const std::string& path, bool use_mmap) {
+GgufFile GgufFile::open(const std::string& path, bool use_mmap, const GgufOptions& options) {
   GgufFile f;
   f.path_ = path;
   f.file_ = MappedFile::open(path, use_mmap);
   f.parse();
+  f.convert_i2s_tensors(options);
   return f;
 }
 
-GgufFile GgufFile::from_bytes(std::vector<std::byte> bytes, const std::string& name) {
+GgufFile GgufFile::from_bytes(std::vector<std::byte> bytes, const std::string& name,
+                              const GgufOptions& options) {
   GgufFile f;
   f.path_ = name;
   f.file_ = MappedFile::from_bytes(std::move(bytes));
   f.parse();
+  f.convert_i2s_tensors(options);
   return f;
 }
 
@@ -355,7 +359,7 @@ void GgufFile::parse() {
                   ")");
     std::string key = c.read_string("metadata key");
     if (key.empty()) c.fail("empty key");
-    c.set_context("key '" + printable(key) + "' (at offset " + std::to_string(at) + ")");
+    c.set_context("key '" + printable_name(key) + "' (at offset " + std::to_string(at) + ")");
     if (kv_index_.count(key)) c.fail("duplicate key");
     const auto type = c.read<uint32_t>("metadata value type");
     if (!known_value_type(type))
@@ -387,7 +391,8 @@ void GgufFile::parse() {
     GgufTensor t;
     t.name = c.read_string("tensor name");
     if (t.name.empty()) c.fail("empty tensor name");
-    c.set_context("tensor '" + printable(t.name) + "' (info at offset " + std::to_string(at) + ")");
+    c.set_context("tensor '" + printable_name(t.name) + "' (info at offset " + std::to_string(at) +
+                  ")");
     if (tensor_index_.count(t.name)) c.fail("duplicate tensor name");
     const auto n_dims = c.read<uint32_t>("tensor dimension count");
     if (n_dims > kMaxDims) c.fail(std::to_string(n_dims) + " dimensions, at most 4 allowed");
@@ -406,19 +411,29 @@ void GgufFile::parse() {
       total *= ne;
     }
     const auto type_id = c.read<uint32_t>("tensor type");
-    t.traits = find_type_traits(type_id);
-    if (t.traits == nullptr)
-      c.fail("unknown or unsupported tensor type id " + std::to_string(type_id));
-    if (t.ne[0] % t.traits->block_elems != 0) {
-      c.fail("row length " + std::to_string(t.ne[0]) + " is not a multiple of the " +
-             std::string(t.traits->name) + " block size " + std::to_string(t.traits->block_elems));
+    uint64_t nbytes = 0;
+    if (type_id == kI2sTypeId) {
+      // A candidate only: convert_i2s_tensors weighs the evidence once every extent is known.
+      // Until then the tensor is its stored I2_S bytes (n/4 codes and a 32-byte tail).
+      t.i2s_layout = I2sLayout::kX86;
+      t.traits = &type_traits(TensorType::TQ2_0);
+      nbytes = quant::i2_s_nbytes(total);
+    } else {
+      t.traits = find_type_traits(type_id);
+      if (t.traits == nullptr)
+        c.fail("unknown or unsupported tensor type id " + std::to_string(type_id));
+      if (t.ne[0] % t.traits->block_elems != 0) {
+        c.fail("row length " + std::to_string(t.ne[0]) + " is not a multiple of the " +
+               std::string(t.traits->name) + " block size " +
+               std::to_string(t.traits->block_elems));
+      }
+      // nbytes = total/block_elems*block_bytes; bounded by the file size check below, but the
+      // multiplication itself must not overflow first.
+      const uint64_t blocks = static_cast<uint64_t>(total / t.traits->block_elems);
+      if (blocks > std::numeric_limits<uint64_t>::max() / t.traits->block_bytes)
+        c.fail("byte size overflows 64 bits");
+      nbytes = blocks * t.traits->block_bytes;
     }
-    // nbytes = total/block_elems*block_bytes; bounded by the file size check below, but the
-    // multiplication itself must not overflow first.
-    const uint64_t blocks = static_cast<uint64_t>(total / t.traits->block_elems);
-    if (blocks > std::numeric_limits<uint64_t>::max() / t.traits->block_bytes)
-      c.fail("byte size overflows 64 bits");
-    const uint64_t nbytes = blocks * t.traits->block_bytes;
     t.offset = c.read<uint64_t>("tensor offset");
     if (t.offset % alignment_ != 0) {
       c.fail("data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
@@ -429,6 +444,7 @@ void GgufFile::parse() {
              std::to_string(file_.size()) + " bytes)");
     }
     t.nbytes = static_cast<size_t>(nbytes);
+    t.file_nbytes = t.nbytes;
     tensor_index_.emplace(t.name, tensors_.size());
     tensors_.push_back(std::move(t));
   }
@@ -444,7 +460,7 @@ void GgufFile::parse() {
   const size_t data_size = file_.size() - std::min(data_offset_, file_.size());
   for (auto& t : tensors_) {
     if (t.offset > data_size || t.nbytes > data_size - t.offset) {
-      fail("tensor '" + printable(t.name) + "': " + std::to_string(t.nbytes) +
+      fail("tensor '" + printable_name(t.name) + "': " + std::to_string(t.nbytes) +
            " bytes of data at offset " + std::to_string(t.offset) +
            " of the data section lie outside the file (truncated? the data section is " +
            std::to_string(data_size) + " bytes at offset " + std::to_string(data_offset_) + ")");
@@ -459,8 +475,8 @@ void GgufFile::parse() {
             [](auto* a, auto* b) { return a->offset < b->offset; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     if (by_offset[i - 1]->offset + by_offset[i - 1]->nbytes > by_offset[i]->offset) {
-      fail("tensors '" + printable(by_offset[i - 1]->name) + "' and '" +
-           printable(by_offset[i]->name) + "' overlap in the data section (at offsets " +
+      fail("tensors '" + printable_name(by_offset[i - 1]->name) + "' and '" +
+           printable_name(by_offset[i]->name) + "' overlap in the data section (at offsets " +
            std::to_string(by_offset[i - 1]->offset) + " and " +
            std::to_string(by_offset[i]->offset) + ")");
     }

@@ -9,10 +9,12 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "engine/mapped_file.h"
+#include "quant/kquants.h"
 #include "quant/types.h"
 
 namespace tern {
@@ -33,6 +35,9 @@ enum class GgufType : uint32_t {
   F64 = 12,
 };
 const char* gguf_type_name(GgufType t);
+// A key or tensor name from a file, fit for a one-line error message: control bytes escaped,
+// long names cut.
+std::string printable_name(std::string_view s);
 
 struct GgufValue;
 // An array stays as its validated bytes in the file (no per-element allocation at load: a hostile
@@ -55,6 +60,24 @@ struct GgufValue {
   bool is_float() const { return type == GgufType::F32 || type == GgufType::F64; }
 };
 
+// bitnet.cpp's tensor type id for I2_S. Upstream GGUF retired id 36 (IQ4_NL_4_4), so the id alone
+// is not trusted: see GgufFile and docs/QUANT_FORMATS.md ("I2_S in GGUF files").
+inline constexpr uint32_t kI2sTypeId = 36;
+// bitnet.cpp's general.file_type for mostly-I2_S files (LLAMA_FTYPE_MOSTLY_I2_S; unused upstream).
+inline constexpr uint32_t kI2sFileType = 40;
+// tern's own key naming the I2_S code layout ("x86" or "arm"); bitnet.cpp writes no such key.
+inline constexpr const char* kI2sLayoutKey = "tern.i2_s.layout";
+
+// "x86" or "arm" (as in the key and TERN_I2S_LAYOUT); nullopt for anything else.
+std::optional<I2sLayout> parse_i2s_layout(std::string_view name);
+const char* i2s_layout_name(I2sLayout layout);
+
+struct GgufOptions {
+  // The code layout of I2_S tensors, which their bytes cannot reveal. nullopt: the file's
+  // tern.i2_s.layout key, else x86 (what bitnet.cpp's converters and x86 builds write).
+  std::optional<I2sLayout> i2s_layout;
+};
+
 struct GgufTensor {
   std::string name;
   int n_dims = 0;
@@ -63,6 +86,10 @@ struct GgufTensor {
   uint64_t offset = 0;  // relative to the data section
   size_t nbytes = 0;
   const std::byte* data = nullptr;
+  // Set when the file stores the tensor as bitnet.cpp's I2_S: the reader has converted it to TQ2_0
+  // and traits, nbytes and data describe that copy (owned by the GgufFile).
+  std::optional<I2sLayout> i2s_layout;
+  size_t file_nbytes = 0;  // bytes the tensor occupies in the file (nbytes unless converted)
 
   int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
   int64_t n_rows() const { return ne[1] * ne[2] * ne[3]; }
@@ -72,9 +99,11 @@ struct GgufTensor {
 class GgufFile {
  public:
   // Throws tern::Error "PATH: what is wrong (where)" for any defect.
-  static GgufFile open(const std::string& path, bool use_mmap = true);
+  static GgufFile open(const std::string& path, bool use_mmap = true,
+                       const GgufOptions& options = {});
   // Parses a file already in memory (tests, fuzzing); `name` is used in error messages.
-  static GgufFile from_bytes(std::vector<std::byte> bytes, const std::string& name);
+  static GgufFile from_bytes(std::vector<std::byte> bytes, const std::string& name,
+                             const GgufOptions& options = {});
 
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }
@@ -109,6 +138,9 @@ class GgufFile {
  private:
   GgufFile() = default;
   void parse();
+  // Weighs the evidence for every type-36 tensor and converts the I2_S ones to TQ2_0
+  // (gguf_i2s.cpp); throws for any that is not a well-formed I2_S tensor.
+  void convert_i2s_tensors(const GgufOptions& options);
 
   std::string path_;
   MappedFile file_;
@@ -119,6 +151,7 @@ class GgufFile {
   std::map<std::string, size_t, std::less<>> kv_index_;
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t, std::less<>> tensor_index_;
+  std::vector<std::vector<std::byte>> converted_;  // tensors converted at load (I2_S)
 };
 
 }  // namespace tern

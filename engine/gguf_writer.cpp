@@ -174,9 +174,7 @@ void GgufWriter::copy_value(const std::string& key, const GgufValue& v) {
   add_kv(key, v.type, std::move(p));
 }
 
-size_t GgufWriter::check_tensor(const std::string& name, TensorType type,
-                                std::span<const int64_t> ne) {
-  const TypeTraits& t = type_traits(type);
+int64_t GgufWriter::check_name_and_shape(const std::string& name, std::span<const int64_t> ne) {
   if (name.empty()) throw Error("gguf writer: empty tensor name");
   if (ne.empty() || ne.size() > 4)
     throw Error("gguf writer: tensor '" + name + "' needs 1 to 4 dimensions");
@@ -188,11 +186,18 @@ size_t GgufWriter::check_tensor(const std::string& name, TensorType type,
     }
     n *= d;
   }
+  if (tensor_names_.count(name)) throw Error("gguf writer: duplicate tensor name '" + name + "'");
+  return n;
+}
+
+size_t GgufWriter::check_tensor(const std::string& name, TensorType type,
+                                std::span<const int64_t> ne) {
+  const TypeTraits& t = type_traits(type);
+  const int64_t n = check_name_and_shape(name, ne);
   if (ne[0] % t.block_elems != 0) {
     throw Error("gguf writer: tensor '" + name +
                 "' row length is not a multiple of the block size");
   }
-  if (tensor_names_.count(name)) throw Error("gguf writer: duplicate tensor name '" + name + "'");
   tensor_names_.insert(name);
   return row_bytes(t, n);
 }
@@ -204,13 +209,29 @@ void GgufWriter::add_tensor(const std::string& name, TensorType type, std::span<
     tensor_names_.erase(name);
     throw Error("gguf writer: tensor '" + name + "' data size does not match its shape and type");
   }
-  tensors_.push_back({name, type, {ne.begin(), ne.end()}, {data.begin(), data.end()}, nbytes, {}});
+  tensors_.push_back({name,
+                      static_cast<uint32_t>(type),
+                      {ne.begin(), ne.end()},
+                      {data.begin(), data.end()},
+                      nbytes,
+                      {}});
 }
 
 void GgufWriter::add_tensor_lazy(const std::string& name, TensorType type,
                                  std::span<const int64_t> ne, FillFn fill) {
   const size_t nbytes = check_tensor(name, type, ne);
-  tensors_.push_back({name, type, {ne.begin(), ne.end()}, {}, nbytes, std::move(fill)});
+  tensors_.push_back(
+      {name, static_cast<uint32_t>(type), {ne.begin(), ne.end()}, {}, nbytes, std::move(fill)});
+}
+
+void GgufWriter::add_i2s_tensor_lazy(const std::string& name, std::span<const int64_t> ne,
+                                     FillFn fill) {
+  const int64_t n = check_name_and_shape(name, ne);
+  if (n % kI2sGroupX86 != 0)
+    throw Error("gguf writer: I2_S tensor '" + name + "' needs a multiple of 128 elements");
+  tensor_names_.insert(name);
+  tensors_.push_back(
+      {name, kI2sTypeId, {ne.begin(), ne.end()}, {}, quant::i2_s_nbytes(n), std::move(fill)});
 }
 
 std::vector<std::byte> GgufWriter::header_bytes() const {
@@ -225,7 +246,7 @@ std::vector<std::byte> GgufWriter::header_bytes() const {
     put_string(out, t.name);
     put<uint32_t>(out, static_cast<uint32_t>(t.ne.size()));
     for (int64_t d : t.ne) put<int64_t>(out, d);
-    put<uint32_t>(out, static_cast<uint32_t>(t.type));
+    put<uint32_t>(out, t.type_id);
     put<uint64_t>(out, offset);
     offset += (t.nbytes + alignment_ - 1) / alignment_ * alignment_;
   }

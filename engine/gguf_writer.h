@@ -50,6 +50,12 @@ class GgufWriter {
   void add_tensor_lazy(const std::string& name, TensorType type, std::span<const int64_t> ne,
                        FillFn fill);
 
+  // A bitnet.cpp I2_S tensor (type id 36 in its numbering, not a tern TensorType): `fill`
+  // receives quant::i2_s_nbytes(n) bytes. The element count must be a multiple of 128 (a whole
+  // code group of either layout at the alignment bitnet.cpp's writers keep). For tests and
+  // `tern synth`; set kI2sLayoutKey or general.file_type 40 so that readers accept the id.
+  void add_i2s_tensor_lazy(const std::string& name, std::span<const int64_t> ne, FillFn fill);
+
   // The whole file as bytes; write() puts them at `path` (throws tern::Error on I/O failure).
   std::vector<std::byte> bytes() const;
   void write(const std::string& path) const;
@@ -59,13 +65,15 @@ class GgufWriter {
 
   struct Tensor {
     std::string name;
-    TensorType type;
+    uint32_t type_id;  // as stored: a TensorType, or kI2sTypeId
     std::vector<int64_t> ne;
     std::vector<std::byte> data;  // empty when `fill` produces it
     size_t nbytes = 0;
     FillFn fill;
   };
   size_t check_tensor(const std::string& name, TensorType type, std::span<const int64_t> ne);
+  // Name and dimensions; returns the element count.
+  int64_t check_name_and_shape(const std::string& name, std::span<const int64_t> ne);
   // Header, metadata, tensor infos and padding up to the data section.
   std::vector<std::byte> header_bytes() const;
   std::vector<std::byte> tensor_bytes(const Tensor& t) const;

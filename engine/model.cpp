@@ -1,6 +1,8 @@
 // Model::load: open the GGUF file and hand it to the loader of its architecture.
 #include "engine/model.h"
 
+#include <cstdlib>
+
 #include "engine/arch/registry.h"
 #include "engine/error.h"
 
@@ -11,7 +13,14 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   const kernels::TableChoice choice =
       options.isa.empty() ? kernels::active_choice() : kernels::choose_table(options.isa, "isa");
   if (choice.table == nullptr) throw Error(choice.error);
-  GgufFile file = GgufFile::open(path, options.use_mmap);
+  GgufOptions gguf_options;
+  gguf_options.i2s_layout = options.i2s_layout;
+  if (const char* env = std::getenv("TERN_I2S_LAYOUT"); !gguf_options.i2s_layout && env) {
+    gguf_options.i2s_layout = parse_i2s_layout(env);
+    if (!gguf_options.i2s_layout)
+      throw Error("TERN_I2S_LAYOUT is '" + printable_name(env) + "', expected x86 or arm");
+  }
+  GgufFile file = GgufFile::open(path, options.use_mmap, gguf_options);
   const std::string arch = file.get_string("general.architecture");
   auto loader = arch::find_loader(arch);
   if (!loader) {

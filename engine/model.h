@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -19,6 +20,9 @@ struct LoadOptions {
   // Kernel ISA: "scalar", "avx2", "avx512", "neon"; empty: TERN_ISA if set, else the best this
   // CPU supports. Chosen at load because weights may be repacked for the ISA's kernels.
   std::string isa;
+  // Code layout of bitnet.cpp I2_S tensors (the bytes cannot tell; see GgufOptions). nullopt:
+  // TERN_I2S_LAYOUT=x86|arm if set, else the file's tern.i2_s.layout key, else x86.
+  std::optional<I2sLayout> i2s_layout = std::nullopt;
 };
 
 struct ModelHparams {

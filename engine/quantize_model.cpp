@@ -17,6 +17,7 @@
 #include "engine/thread_pool.h"
 #include "quant/blocks.h"
 #include "quant/kquants.h"
+#include "quant/q5.h"
 
 namespace tern {
 namespace {
@@ -25,8 +26,10 @@ using TT = TensorType;
 using FT = QuantFtype;
 
 // The order is llama-quantize's listing order for the types tern has.
-constexpr std::array<QuantFtypeInfo, 13> kFtypes{{
+constexpr std::array<QuantFtypeInfo, 15> kFtypes{{
     {FT::Q4_0, "Q4_0", TT::Q4_0, "4.5 bpw, blocks of 32"},
+    {FT::Q5_0, "Q5_0", TT::Q5_0, "5.5 bpw, blocks of 32"},
+    {FT::Q5_1, "Q5_1", TT::Q5_1, "6 bpw, blocks of 32 with a minimum"},
     {FT::TQ1_0, "TQ1_0", TT::TQ1_0, "1.69 bpw ternary (token_embd q4_K, output q6_K)"},
     {FT::TQ2_0, "TQ2_0", TT::TQ2_0, "2.06 bpw ternary (token_embd q4_K, output q6_K)"},
     {FT::Q4_K_S, "Q4_K_S", TT::Q4_K, "q4_K; first attn_v and ffn_down layers q5_K"},
@@ -183,13 +186,11 @@ TT fallback_type(const std::string& name, int64_t nx, TT chosen) {
       fb = TT::Q8_0;
       break;
     case TT::Q4_K:
+      fb = TT::Q5_0;
+      break;
     case TT::Q5_K:
-      // llama.cpp falls back to q5_0 / q5_1, blocks of 32, which tern cannot write; when 32 does
-      // not divide the row either, both end at f16.
-      if (nx % 32 != 0) return TT::F16;
-      fail_tensor(name, "rows of " + std::to_string(nx) + " do not fit " + type_name(chosen) +
-                            " blocks; llama-quantize falls back to " +
-                            (chosen == TT::Q4_K ? "q5_0" : "q5_1") + ", which tern cannot write");
+      fb = TT::Q5_1;
+      break;
     default:
       fail_tensor(name, "rows of " + std::to_string(nx) + " are not a multiple of the " +
                             type_name(chosen) + " block size " + std::to_string(block_of(chosen)) +
@@ -292,8 +293,10 @@ struct ScaleLayout {
   std::array<size_t, 2> offsets;
   size_t n;
 };
-constexpr std::array<ScaleLayout, 7> kScales{{
+constexpr std::array<ScaleLayout, 9> kScales{{
     {TT::Q4_0, {offsetof(BlockQ4_0, d), 0}, 1},
+    {TT::Q5_0, {offsetof(BlockQ5_0, d), 0}, 1},
+    {TT::Q5_1, {offsetof(BlockQ5_1, d), offsetof(BlockQ5_1, m)}, 2},
     {TT::Q8_0, {offsetof(BlockQ8_0, d), 0}, 1},
     {TT::Q4_K, {offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)}, 2},
     {TT::Q5_K, {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)}, 2},

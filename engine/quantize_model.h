@@ -22,6 +22,8 @@ enum class QuantFtype : uint32_t {
   F16 = 1,
   Q4_0 = 2,
   Q8_0 = 7,
+  Q5_0 = 8,
+  Q5_1 = 9,
   Q4_K_S = 14,
   Q4_K_M = 15,
   Q5_K_S = 16,

@@ -28,6 +28,9 @@ void dequantize_row_q8_0(const void* src, float* dst, int64_t n);
 void quantize_row_q8_0(const float* src, void* dst, int64_t n);             // weights (*_ref)
 void quantize_row_q8_0_activation(const float* src, void* dst, int64_t n);  // x86 from_float
 float vec_dot_q8_0_q8_0(int64_t n, const void* weights, const void* activations);
+// One block of 32 activations as the x86 from_float of Q8_0 and Q8_1 rounds them: writes the
+// codes, sets `sum` to their sum before saturation and returns d = amax / 127 (f32, unrounded).
+float quantize_block_q8_activation(const float* x, int8_t* qs, int32_t& sum);
 
 void dequantize_row_q4_0(const void* src, float* dst, int64_t n);
 void quantize_row_q4_0(const float* src, void* dst, int64_t n);
@@ -56,6 +59,21 @@ void quantize_row_q8_K(const float* src, void* dst, int64_t n);  // activations 
 inline int32_t truncate_to_i32(float v) {
   if (v >= -2147483648.0f && v < 2147483648.0f) return static_cast<int32_t>(v);
   return INT32_MIN;
+}
+
+// The element of largest magnitude with its sign (the first one on a tie; 0 for an all-zero or
+// all-NaN block), which Q4_0 and Q5_0 map to their lowest code.
+inline float signed_absmax(const float* x, int64_t n) {
+  float amax = 0.0f;
+  float max = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    // Strictly greater: the first element of largest magnitude wins a tie in sign.
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
 }
 
 // The integer kernels of llama.cpp's x86 build (AVX2 and AVX-512 alike) keep 8 int32 lanes per

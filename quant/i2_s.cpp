@@ -1,6 +1,7 @@
 // I2_S (bitnet.cpp's ternary tensors): dequantize and quantize both code layouts, the size check,
 // and the load-time conversion to TQ2_0. Layout notes in kquants.h and docs/QUANT_FORMATS.md.
 // No dot product: tern never multiplies I2_S directly, the loader converts it to TQ2_0 first.
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -92,23 +93,68 @@ bool i2_s_scale_fits_fp16(float scale) {
 }
 
 // TQ2_0 stores element 128 h + 32 s + m of a block at bits 2s+1..2s of byte 32 h + m, codes
-// 0, 1, 2 meaning -1, 0, +1 as in I2_S, so the conversion only moves 2-bit fields.
+// 0, 1, 2 meaning -1, 0, +1 as in I2_S, so the conversion only moves 2-bit fields. Each output
+// byte gathers its four codes; the group size is a template parameter so that the index
+// arithmetic is shifts (a 2B-parameter model has billions of codes to move at load).
+namespace {
+
+template <int64_t kGroup>
+void i2_s_codes_to_tq2_0(const uint8_t* codes, size_t n, uint16_t d, BlockTQ2_0* blocks) {
+  constexpr int64_t kStride = kGroup / 4;
+  for (int64_t b = 0; b < static_cast<int64_t>(n) / kQkK; ++b) {
+    BlockTQ2_0& blk = blocks[b];
+    blk.d = d;
+    for (int64_t byte = 0; byte < 64; ++byte) {
+      uint32_t out = 0;
+      for (int64_t s = 0; s < 4; ++s) {
+        const int64_t i = b * kQkK + 128 * (byte / 32) + 32 * s + byte % 32;
+        const int64_t r = i % kGroup;
+        uint32_t code =
+            (codes[(i / kGroup) * kStride + r % kStride] >> (6 - 2 * (r / kStride))) & 3u;
+        if (code == 3) code = 1;  // decodes as 0 in I2_S; TQ2_0 would read 3 as +2
+        out |= code << (2 * s);
+      }
+      blk.qs[byte] = static_cast<uint8_t>(out);
+    }
+  }
+}
+
+// The x86 layout needs no gathering: I2_S group 2b + h (32 bytes, elements k + 32 s at bits
+// 7-2s..6-2s of byte k) is exactly half h of TQ2_0 block b (elements k + 32 s at bits 2s+1..2s),
+// so each byte only has its four fields reversed (and code 3 made 1): one table lookup per byte.
+// The tests check it against dequantize_i2_s_x86 on every byte value.
+void i2_s_x86_codes_to_tq2_0(const uint8_t* codes, size_t n, uint16_t d, BlockTQ2_0* blocks) {
+  static const std::array<uint8_t, 256> kReversed = [] {
+    std::array<uint8_t, 256> table{};
+    for (uint32_t byte = 0; byte < 256; ++byte) {
+      uint32_t out = 0;
+      for (uint32_t s = 0; s < 4; ++s) {
+        uint32_t code = (byte >> (6 - 2 * s)) & 3u;
+        if (code == 3) code = 1;
+        out |= code << (2 * s);
+      }
+      table[byte] = static_cast<uint8_t>(out);
+    }
+    return table;
+  }();
+  for (size_t b = 0; b < n / kQkK; ++b) {
+    const uint8_t* in = codes + b * (kQkK / 4);
+    for (size_t j = 0; j < kQkK / 4; ++j) blocks[b].qs[j] = kReversed[in[j]];
+    blocks[b].d = d;
+  }
+}
+
+}  // namespace
+
 float i2_s_to_tq2_0(const void* data, size_t n, I2sLayout layout, void* dst, bool fold_scale) {
   const auto* codes = static_cast<const uint8_t*>(data);
   const float scale = i2_s_scale(data, n);
   const uint16_t d = fold_scale ? fp32_to_fp16(scale) : fp32_to_fp16(1.0f);
-  const int64_t group = group_size(layout);
   auto* blocks = static_cast<BlockTQ2_0*>(dst);
-  for (int64_t b = 0; b < static_cast<int64_t>(n) / kQkK; ++b) {
-    BlockTQ2_0& blk = blocks[b];
-    std::memset(blk.qs, 0, sizeof blk.qs);
-    blk.d = d;
-    for (int e = 0; e < kQkK; ++e) {
-      uint32_t code = i2s_code(codes, b * kQkK + e, group);
-      if (code == 3) code = 1;  // decodes as 0 in I2_S; TQ2_0 would read 3 as +2
-      uint8_t& byte = blk.qs[32 * (e / 128) + e % 32];
-      byte = static_cast<uint8_t>(byte | (code << (2 * ((e / 32) % 4))));
-    }
+  if (layout == I2sLayout::kX86) {
+    i2_s_x86_codes_to_tq2_0(codes, n, d, blocks);
+  } else {
+    i2_s_codes_to_tq2_0<kI2sGroupArm>(codes, n, d, blocks);
   }
   return scale;
 }

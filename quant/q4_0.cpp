@@ -41,16 +41,7 @@ void quantize_row_q4_0(const float* src, void* dst, int64_t n) {
   auto* blocks = static_cast<BlockQ4_0*>(dst);
   for (int64_t b = 0; b < n / kQk4_0; ++b) {
     const float* x = src + b * kQk4_0;
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int64_t j = 0; j < kQk4_0; ++j) {
-      // Strictly greater: the first element of largest magnitude wins a tie in sign.
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    const float d = max / -8.0f;
+    const float d = signed_absmax(x, kQk4_0) / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     blocks[b].d = fp32_to_fp16(d);
     for (int64_t j = 0; j < kQk4_0 / 2; ++j) {

@@ -46,26 +46,35 @@ void quantize_row_q8_0(const float* src, void* dst, int64_t n) {
   }
 }
 
-// What llama.cpp's x86 CPU backend uses for activations (quantize_row_q8_0, AVX/AVX2 branch):
-// the multiplier is 127/amax rather than 1/(amax/127), and rounding is the SSE default, to
-// nearest with ties to even. Both differences can change a code by one relative to the weight
-// quantizer, so the two must not be interchanged.
+// What llama.cpp's x86 CPU backend uses for activations (quantize_row_q8_0 and quantize_row_q8_1,
+// AVX/AVX2 branch): the multiplier is 127/amax rather than 1/(amax/127), and rounding is the SSE
+// default, to nearest with ties to even. Both differences can change a code by one relative to
+// the weight quantizer, so the two must not be interchanged. Returns d = amax / 127 in f32 (Q8_1
+// derives its sum from it) and the sum of the codes before saturation (as cvtps_epi32 leaves
+// them), in wrapping 32-bit arithmetic.
+float quantize_block_q8_activation(const float* x, int8_t* qs, int32_t& sum) {
+  float amax = 0.0f;
+  for (int64_t j = 0; j < kQk8_0; ++j) {
+    const float a = std::fabs(x[j]);
+    amax = amax > a ? amax : a;
+  }
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  uint32_t total = 0;
+  for (int64_t j = 0; j < kQk8_0; ++j) {
+    // nearbyint rounds ties to even in the default floating-point environment.
+    const int32_t q = truncate_to_i32(std::nearbyint(x[j] * id));
+    total += static_cast<uint32_t>(q);
+    qs[j] = saturate_to_i8(q);
+  }
+  sum = static_cast<int32_t>(total);
+  return amax / 127.0f;
+}
+
 void quantize_row_q8_0_activation(const float* src, void* dst, int64_t n) {
   auto* blocks = static_cast<BlockQ8_0*>(dst);
-  for (int64_t b = 0; b < n / kQk8_0; ++b) {
-    const float* x = src + b * kQk8_0;
-    float amax = 0.0f;
-    for (int64_t j = 0; j < kQk8_0; ++j) {
-      const float a = std::fabs(x[j]);
-      amax = amax > a ? amax : a;
-    }
-    blocks[b].d = fp32_to_fp16(amax / 127.0f);
-    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    for (int64_t j = 0; j < kQk8_0; ++j) {
-      // nearbyint rounds ties to even in the default floating-point environment.
-      blocks[b].qs[j] = saturate_to_i8(truncate_to_i32(std::nearbyint(x[j] * id)));
-    }
-  }
+  int32_t sum = 0;
+  for (int64_t b = 0; b < n / kQk8_0; ++b)
+    blocks[b].d = fp32_to_fp16(quantize_block_q8_activation(src + b * kQk8_0, blocks[b].qs, sum));
 }
 
 // The integer products of each block are exact; scaling follows the AVX2 kernel: per lane,

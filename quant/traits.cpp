@@ -6,6 +6,7 @@
 #include "quant/blocks.h"
 #include "quant/formats.h"
 #include "quant/kquants.h"
+#include "quant/q5.h"
 #include "quant/types.h"
 
 namespace tern {
@@ -16,7 +17,7 @@ using TT = TensorType;
 
 // Ordered by GGUF type id. vec_dot_type and from_float mirror llama.cpp's CPU type_traits.
 // vec_dot_sgemm and vec_dot_repacked are left out (nullptr) where llama.cpp has no such kernel.
-constexpr std::array<TypeTraits, 13> kTypeTraits = {{
+constexpr std::array<TypeTraits, 16> kTypeTraits = {{
     {TT::F32, "f32", 1, sizeof(float), false, TT::F32, quant::dequantize_row_f32,
      quant::quantize_row_f32, quant::quantize_row_f32, quant::vec_dot_f32,
      quant::vec_dot_f32_sgemm},
@@ -26,8 +27,16 @@ constexpr std::array<TypeTraits, 13> kTypeTraits = {{
     {TT::Q4_0, "q4_0", kQk4_0, sizeof(BlockQ4_0), true, TT::Q8_0, quant::dequantize_row_q4_0,
      quant::quantize_row_q4_0, quant::quantize_row_q4_0, quant::vec_dot_q4_0_q8_0, nullptr,
      quant::vec_dot_q4_0_q8_0_repacked},
+    // llamafile's tinyBLAS also takes Q5_0 batches; it rounds like vec_dot (no vec_dot_sgemm).
+    {TT::Q5_0, "q5_0", kQk5_0, sizeof(BlockQ5_0), true, TT::Q8_0, quant::dequantize_row_q5_0,
+     quant::quantize_row_q5_0, quant::quantize_row_q5_0, quant::vec_dot_q5_0_q8_0},
+    {TT::Q5_1, "q5_1", kQk5_1, sizeof(BlockQ5_1), true, TT::Q8_1, quant::dequantize_row_q5_1,
+     quant::quantize_row_q5_1, quant::quantize_row_q5_1, quant::vec_dot_q5_1_q8_1},
     {TT::Q8_0, "q8_0", kQk8_0, sizeof(BlockQ8_0), true, TT::Q8_0, quant::dequantize_row_q8_0,
      quant::quantize_row_q8_0, quant::quantize_row_q8_0_activation, quant::vec_dot_q8_0_q8_0},
+    // Activation-only (Q5_1's): no file weights, no dot of its own.
+    {TT::Q8_1, "q8_1", kQk8_1, sizeof(BlockQ8_1), true, TT::Q8_1, quant::dequantize_row_q8_1,
+     nullptr, quant::quantize_row_q8_1, nullptr},
     {TT::Q4_K, "q4_K", kQkK, sizeof(BlockQ4_K), true, TT::Q8_K, quant::dequantize_row_q4_K,
      quant::quantize_row_q4_K, quant::quantize_row_q4_K, quant::vec_dot_q4_K_q8_K},
     {TT::Q5_K, "q5_K", kQkK, sizeof(BlockQ5_K), true, TT::Q8_K, quant::dequantize_row_q5_K,

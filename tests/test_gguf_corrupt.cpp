@@ -9,6 +9,7 @@
 #include <iterator>
 #include <limits>
 #include <new>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -510,8 +511,9 @@ TEST_CASE("general.alignment must be a u32 power of two", "[gguf][corrupt]") {
 }
 
 TEST_CASE("bad tensor infos are rejected naming the tensor", "[gguf][corrupt]") {
-  // Type ids tern does not know (3 = Q4_1, 36 = bitnet.cpp's I2_S collision, nonsense).
-  for (uint32_t type : {3u, 6u, 36u, 1000u, 0xFFFFFFFFu}) {
+  // Type ids tern does not know (3 = Q4_1, 10 = Q2_K, nonsense), and 36 (bitnet.cpp's I2_S)
+  // without the metadata that would make it believable.
+  for (uint32_t type : {3u, 10u, 36u, 1000u, 0xFFFFFFFFu}) {
     INFO(type);
     REQUIRE_THAT(error_of(one_tensor({32, 2}, type, 0, 256, "blk.0.attn_q.weight")),
                  Contains("blk.0.attn_q.weight") && Contains("type id " + std::to_string(type)));
@@ -578,6 +580,146 @@ TEST_CASE("bad tensor infos are rejected naming the tensor", "[gguf][corrupt]") 
   // A long name with a newline is shown escaped and cut, on one line.
   REQUIRE_THAT(error_of(one_tensor({8}, 77, 0, 256, "evil\nname" + std::string(10000, 'n'))),
                Contains("evil\\x0aname") && Contains("10009 bytes"));
+}
+
+namespace {
+
+// A bitnet.cpp-style file: general.architecture `arch`, general.file_type `file_type` (0: none),
+// and I2_S tensors (type id 36) laid out as its writers do, each right after the previous one's
+// n/4 + 32 bytes rounded up to 32. The codes are all 1 (zero weights) and the scale is `scale`.
+// `edit` may change the infos (dims, offsets) before they are written; `data` overrides the size
+// of the data section.
+struct I2sInfo {
+  std::string name;
+  std::vector<uint64_t> dims;
+  uint64_t offset;
+};
+std::vector<std::byte> i2s_file(std::vector<I2sInfo> infos, float scale,
+                                const std::string& arch = "llama", uint32_t file_type = 40,
+                                std::optional<size_t> data = std::nullopt,
+                                const std::string& layout_key = "") {
+  Raw r;
+  r.header(infos.size(), 1 + (file_type ? 1 : 0) + (layout_key.empty() ? 0 : 1))
+      .kv_str("general.architecture", arch);
+  if (file_type) r.kv_u32("general.file_type", file_type);
+  if (!layout_key.empty()) r.kv_str("tern.i2_s.layout", layout_key);
+  size_t end = 0;
+  for (const auto& t : infos) {
+    r.tensor(t.name, t.dims, 36, t.offset);
+    uint64_t n = 1;
+    for (uint64_t d : t.dims) n *= d;
+    end = std::max<size_t>(end, t.offset + (n / 4 + 32 + 31) / 32 * 32);
+  }
+  r.pad();
+  const size_t base = r.b.size();
+  r.zeros(data.value_or(end));
+  for (const auto& t : infos) {
+    uint64_t n = 1;
+    for (uint64_t d : t.dims) n *= d;
+    for (uint64_t i = 0; i < n / 4 && base + t.offset + i < r.b.size(); ++i)
+      r.b[base + t.offset + i] = std::byte{0x55};  // four codes 1
+    if (base + t.offset + n / 4 + 4 <= r.b.size())
+      std::memcpy(r.b.data() + base + t.offset + n / 4, &scale, sizeof scale);
+  }
+  return r.b;
+}
+
+}  // namespace
+
+TEST_CASE("I2_S tensors: the evidence rule, sizes, shapes and scales", "[gguf][corrupt][i2_s]") {
+  const std::vector<I2sInfo> two = {{"a", {256, 2}, 0}, {"b", {512, 3}, 160}};
+  SECTION("well-formed files load as TQ2_0 with the scale in every block") {
+    for (const char* arch : {"llama", "bitnet", "bitnet-b1.58", "bitnet-25"}) {
+      INFO(arch);
+      // The bitnet architectures are evidence enough; llama needs file type 40.
+      const uint32_t file_type = std::string(arch) == "llama" ? 40 : 0;
+      const GgufFile f = GgufFile::from_bytes(i2s_file(two, 0.25f, arch, file_type), "ok.gguf");
+      REQUIRE(f.tensors().size() == 2);
+      for (const auto& t : f.tensors()) {
+        CHECK(t.traits->type == TensorType::TQ2_0);
+        CHECK(t.i2s_layout == tern::I2sLayout::kX86);
+        CHECK(t.nbytes == static_cast<size_t>(t.n_elements() / 256 * 66));
+        CHECK(t.file_nbytes == static_cast<size_t>(t.n_elements() / 4 + 32));
+        std::vector<float> v(static_cast<size_t>(t.n_elements()), 1.0f);
+        t.traits->dequantize_row(t.data, v.data(), t.n_elements());
+        CHECK(std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; }));
+        uint16_t d = 0;
+        std::memcpy(&d, t.data + 64, sizeof d);
+        CHECK(d == 0x3400);  // 0.25 as a half
+      }
+    }
+    // The file's layout key, and the caller's choice when it agrees.
+    const auto arm = i2s_file(two, 0.25f, "llama", 0, std::nullopt, "arm");
+    CHECK(GgufFile::from_bytes(arm, "ok.gguf").tensors()[0].i2s_layout == tern::I2sLayout::kArm);
+    CHECK(GgufFile::from_bytes(arm, "ok.gguf", {tern::I2sLayout::kArm}).tensors()[1].i2s_layout ==
+          tern::I2sLayout::kArm);
+    CHECK(GgufFile::from_bytes(i2s_file(two, 0.25f), "ok.gguf", {tern::I2sLayout::kArm})
+              .tensors()[0]
+              .i2s_layout == tern::I2sLayout::kArm);
+    // Scales that are not halves are rounded to the nearest one.
+    CHECK(GgufFile::from_bytes(i2s_file(two, 0.1f), "ok.gguf").tensors().size() == 2);
+    CHECK(GgufFile::from_bytes(i2s_file(two, 0.0f), "ok.gguf").tensors().size() == 2);
+  }
+  SECTION("id 36 without bitnet.cpp metadata is not trusted") {
+    REQUIRE_THAT(error_of(i2s_file(two, 0.25f, "llama", 0)),
+                 Contains("'a'") && Contains("type id 36") && Contains("file_type is missing"));
+    REQUIRE_THAT(error_of(i2s_file(two, 0.25f, "llama", 37)),
+                 Contains("type id 36") && Contains("file_type is 37"));
+  }
+  SECTION("short data, wrong sizes, overlaps") {
+    // The file ends inside the second tensor's codes, or inside its tail.
+    REQUIRE_THAT(error_of(i2s_file(two, 0.25f, "llama", 40, 160 + 300)),
+                 Contains("'b'") && Contains("outside the file"));
+    REQUIRE_THAT(error_of(i2s_file(two, 0.25f, "llama", 40, 160 + 384 + 31)),
+                 Contains("'b'") && Contains("outside the file"));
+    // A slot larger than n/4 + 32 padded: e.g. the size upstream's retired id 36 would have had.
+    REQUIRE_THAT(error_of(i2s_file({{"a", {256, 2}, 0}, {"b", {512, 3}, 288}}, 0.25f)),
+                 Contains("'a'") && Contains("slot of 288 bytes") && Contains("not an I2_S"));
+    REQUIRE_THAT(error_of(i2s_file(two, 0.25f, "llama", 40, 160 + 416 + 32)),
+                 Contains("'b'") && Contains("slot of 448 bytes"));
+    // Overlapping: the second tensor starts inside the first one's tail.
+    REQUIRE_THAT(error_of(i2s_file({{"a", {256, 2}, 0}, {"b", {512, 3}, 128}}, 0.25f)),
+                 Contains("'a'") && Contains("'b'") && Contains("overlap"));
+    // A tensor cut by the end of the file at the last byte of its scale.
+    REQUIRE_THAT(error_of(i2s_file({{"a", {256, 2}, 0}}, 0.25f, "llama", 40, 131)),
+                 Contains("'a'") && Contains("outside the file"));
+  }
+  SECTION("shapes tern cannot convert") {
+    REQUIRE_THAT(error_of(i2s_file({{"a", {64, 1}, 0}}, 0.25f)),
+                 Contains("'a'") && Contains("group of 128") && Contains("arm"));
+    REQUIRE_THAT(error_of(i2s_file({{"a", {128, 2}, 0}}, 0.25f)),
+                 Contains("'a'") && Contains("row length 128") && Contains("TQ2_0"));
+    REQUIRE_THAT(error_of(i2s_file({{"a", {64, 4}, 0}}, 0.25f, "llama", 40, std::nullopt, "arm")),
+                 Contains("'a'") && Contains("row length 64"));
+  }
+  SECTION("scales that are not a usable magnitude") {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::pair<float, const char*> bad[] = {
+        {nan, "NaN"},         {-nan, "NaN"},       {inf, "infinite"},
+        {-inf, "infinite"},   {-0.5f, "negative"}, {65520.0f, "too large"},
+        {1e30f, "too large"}, {1e-6f, "below"},    {1e-40f, "below"}};
+    for (const auto& [scale, what] : bad) {
+      INFO(scale);
+      REQUIRE_THAT(error_of(i2s_file(two, scale)),
+                   Contains("'a'") && Contains("scale") && Contains(what));
+    }
+    // A subnormal half is fine when it is exact.
+    CHECK(GgufFile::from_bytes(i2s_file(two, 0x1p-20f), "ok.gguf").tensors().size() == 2);
+  }
+  SECTION("the layout key must be valid and agree with the caller") {
+    REQUIRE_THAT(error_of(i2s_file(two, 0.25f, "llama", 40, std::nullopt, "riscv")),
+                 Contains("tern.i2_s.layout") && Contains("riscv"));
+    const auto x86 = i2s_file(two, 0.25f, "llama", 40, std::nullopt, "x86");
+    REQUIRE_THROWS_WITH(GgufFile::from_bytes(x86, "bad.gguf", {tern::I2sLayout::kArm}),
+                        Contains("given as arm") && Contains("says x86"));
+  }
+  SECTION("truncations anywhere fail cleanly") {
+    const auto bytes = i2s_file(two, 0.25f);
+    std::vector<size_t> cuts;
+    for (size_t n = 0; n < bytes.size(); ++n) cuts.push_back(n);
+    require_truncations_fail(bytes, cuts);
+  }
 }
 
 TEST_CASE("truncating a file anywhere before the end of its tensor data is detected",

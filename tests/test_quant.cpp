@@ -763,11 +763,14 @@ TEST_CASE("the traits table matches llama.cpp's ids, sizes and pairings", "[quan
     size_t block_bytes;
     TensorType vec_dot_type;
   };
-  const std::array<Row, 13> rows = {{
+  const std::array<Row, 16> rows = {{
       {TensorType::F32, 0, "f32", 1, 4, TensorType::F32},
       {TensorType::F16, 1, "f16", 1, 2, TensorType::F16},
       {TensorType::Q4_0, 2, "q4_0", 32, 18, TensorType::Q8_0},
+      {TensorType::Q5_0, 6, "q5_0", 32, 22, TensorType::Q8_0},
+      {TensorType::Q5_1, 7, "q5_1", 32, 24, TensorType::Q8_1},
       {TensorType::Q8_0, 8, "q8_0", 32, 34, TensorType::Q8_0},
+      {TensorType::Q8_1, 9, "q8_1", 32, 36, TensorType::Q8_1},
       {TensorType::Q4_K, 12, "q4_K", 256, 144, TensorType::Q8_K},
       {TensorType::Q5_K, 13, "q5_K", 256, 176, TensorType::Q8_K},
       {TensorType::Q6_K, 14, "q6_K", 256, 210, TensorType::Q8_K},
@@ -792,15 +795,17 @@ TEST_CASE("the traits table matches llama.cpp's ids, sizes and pairings", "[quan
     CHECK(t->is_quantized == (r.block_elems > 1));
     CHECK(t->dequantize_row != nullptr);
     CHECK(t->from_float != nullptr);
-    CHECK((t->quantize_row == nullptr) == (r.type == TensorType::Q8_K));
-    CHECK((t->vec_dot == nullptr) == (r.type == TensorType::Q8_K));
+    // The activation-only formats.
+    const bool activation_only = r.type == TensorType::Q8_K || r.type == TensorType::Q8_1;
+    CHECK((t->quantize_row == nullptr) == activation_only);
+    CHECK((t->vec_dot == nullptr) == activation_only);
     CHECK(tern::parse_type_name(r.name) == r.type);
     CHECK(tern::row_bytes(*t, 4 * r.block_elems) == 4 * r.block_bytes);
   }
 }
 
 TEST_CASE("unknown type ids and names are rejected", "[quant][traits]") {
-  for (uint32_t id : {3u, 6u, 7u, 9u, 10u, 11u, 16u, 29u, 31u, 33u, 36u, 37u, 1000u, 0xffffffffu}) {
+  for (uint32_t id : {3u, 10u, 11u, 16u, 29u, 31u, 33u, 36u, 37u, 1000u, 0xffffffffu}) {
     INFO(id);
     CHECK(tern::find_type_traits(id) == nullptr);
   }

@@ -1,4 +1,5 @@
-// Tests of the formats in quant/kquants.h: Q4_K, Q5_K, Q6_K and MXFP4 bit for bit against ggml
+// Tests of the formats in quant/kquants.h and quant/q5.h: Q4_K, Q5_K, Q6_K, MXFP4, Q5_0 and Q5_1
+// bit for bit against ggml
 // (recorded hashes and result bits), BFP8's rounding rules, I2_S's two layouts and its conversion
 // to TQ2_0, error bounds of every round trip, and adversarial blocks.
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "quant/formats.h"
 #include "quant/fp16.h"
 #include "quant/kquants.h"
+#include "quant/q5.h"
 
 namespace {
 
@@ -57,6 +59,10 @@ const Format kQ6K = format("q6_K", tern::kQkK, sizeof(tern::BlockQ6_K), q::quant
                            q::dequantize_row_q6_K, q::vec_dot_q6_K_q8_K);
 const Format kMxfp4 = format("mxfp4", tern::kQkMxfp4, sizeof(tern::BlockMxfp4),
                              q::quantize_row_mxfp4, q::dequantize_row_mxfp4, q::vec_dot_mxfp4_q8_0);
+const Format kQ5_0 = format("q5_0", tern::kQk5_0, sizeof(tern::BlockQ5_0), q::quantize_row_q5_0,
+                            q::dequantize_row_q5_0, q::vec_dot_q5_0_q8_0);
+const Format kQ5_1 = format("q5_1", tern::kQk5_1, sizeof(tern::BlockQ5_1), q::quantize_row_q5_1,
+                            q::dequantize_row_q5_1, q::vec_dot_q5_1_q8_1);
 const Format kBfp8 = format("bfp8", tern::kQkBfp8, sizeof(tern::BlockBfp8), q::quantize_row_bfp8,
                             q::dequantize_row_bfp8, q::vec_dot_bfp8_bfp8);
 
@@ -81,9 +87,14 @@ std::vector<std::byte> activations_for(const Format& f, const std::vector<float>
     q::quantize_row_q8_K(x.data(), out.data(), n);
     return out;
   }
-  if (f.dot == q::vec_dot_mxfp4_q8_0) {
+  if (f.dot == q::vec_dot_mxfp4_q8_0 || f.dot == q::vec_dot_q5_0_q8_0) {
     std::vector<std::byte> out(static_cast<size_t>(n / 32) * sizeof(tern::BlockQ8_0));
     q::quantize_row_q8_0_activation(x.data(), out.data(), n);
+    return out;
+  }
+  if (f.dot == q::vec_dot_q5_1_q8_1) {
+    std::vector<std::byte> out(static_cast<size_t>(n / 32) * sizeof(tern::BlockQ8_1));
+    q::quantize_row_q8_1(x.data(), out.data(), n);
     return out;
   }
   return quantize(kBfp8, x);
@@ -94,8 +105,10 @@ std::vector<float> dequantize_activations(const Format& f, const std::vector<std
   std::vector<float> out(static_cast<size_t>(n));
   if (f.block_elems == tern::kQkK) {
     q::dequantize_row_q8_K(a.data(), out.data(), n);
-  } else if (f.dot == q::vec_dot_mxfp4_q8_0) {
+  } else if (f.dot == q::vec_dot_mxfp4_q8_0 || f.dot == q::vec_dot_q5_0_q8_0) {
     q::dequantize_row_q8_0(a.data(), out.data(), n);
+  } else if (f.dot == q::vec_dot_q5_1_q8_1) {
+    q::dequantize_row_q8_1(a.data(), out.data(), n);
   } else {
     q::dequantize_row_bfp8(a.data(), out.data(), n);
   }
@@ -474,6 +487,136 @@ TEST_CASE("K-quant dots match a double-precision dot of the decoded rows",
     const double limit = gamma(n / tern::kQkK + 8) * magnitude;
     INFO("trial " << trial << ": computed " << computed << ", exact " << exact);
     REQUIRE(std::fabs(computed - exact) <= limit);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Q5_0 and Q5_1 (llama-quantize's fallbacks for Q4_K and Q5_K rows that are not whole
+// super-blocks): bit identity with llama.cpp c392e50.
+
+struct Q5Golden {
+  const Format* format;
+  std::array<uint64_t, kInputKinds> quant_hash;
+  std::array<uint64_t, kInputKinds> dequant_hash;
+  std::array<uint64_t, kInputKinds> activation_hash;  // Q8_0 / Q8_1 from the x86 from_float
+  std::array<uint32_t, kInputKinds> dot_bits;
+  std::array<uint32_t, 4> raw_dot_bits;
+};
+
+// Recorded with llama.cpp c392e50 on x86 (GCC 12, -march=native on Zen 4): ggml_quantize_chunk
+// (= quantize_row_q5_*_ref), to_float, the CPU from_float of the vec_dot_type and the CPU vec_dot
+// (its AVX2 kernel), on the same test_input rows as the K-quant goldens. The NaN dots are inputs
+// of 2^20 and outliers, whose f16 scales overflow: both give the x86 default NaN.
+const Q5Golden& q5_golden(const Format& f) {
+  static const Q5Golden kQ50{
+      &kQ5_0,
+      {0xa52dbc6bd7ccf668ull, 0x33f8b51cc8f167deull, 0x06be5de0b0fc0eb3ull, 0xfd4b9a58ea0541c0ull,
+       0xe2a07b0d2b514c93ull, 0xf086a56d34c2e593ull, 0xe95eee8afb296abdull, 0x79f37773d3b37625ull,
+       0x980ba4b6afd0a353ull, 0x54968e019cfc495cull},
+      {0xf6378329ec782d3eull, 0x289ff283575fa918ull, 0x7ecc22df43f488f9ull, 0x7580fc1d1ade33a3ull,
+       0xf49ada732cf5ba72ull, 0xf8face55610ab1a5ull, 0xc765f329430aab25ull, 0x0f2f0b5edc872325ull,
+       0xfe55ede152804b51ull, 0x247449c1e65bed9dull},
+      {0x30db6b60539a5f1cull, 0x1ceb8db5d4e8a0beull, 0x81f44a40181a272dull, 0x4cfb9365cb1d73d7ull,
+       0x6251e6b641425078ull, 0xcccc774c1f90a903ull, 0x4cfb9365cb1d73d7ull, 0xe9af20b65992f9c3ull,
+       0x4456202df5622f74ull, 0x8bc1528778852aceull},
+      {0x4429dd1e, 0x00000000, 0xc15c6eed, 0x3f907b3c, 0x4e8f285b, 0x00000000, 0x418b5030,
+       0x00000000, 0xffc00000, 0x418ab85a},
+      {0x4a5ac3b4, 0xca7c8e3f, 0x4a808ff4, 0xc81e4560}};
+  static const Q5Golden kQ51{
+      &kQ5_1,
+      {0xd378f99c7f9b2829ull, 0xcd77bc1a0a5e4106ull, 0x95cb5a954a88810dull, 0x11b56b8482d1302bull,
+       0x41cf3beaba3b9e49ull, 0x6afcce0923157245ull, 0x39778ffa29f1cd26ull, 0xd9cff33e1bed1325ull,
+       0xce22f63626475223ull, 0x9501d4be3ce3a905ull},
+      {0x3bb2cb4b2d296456ull, 0xdb67e3bce2ab2b73ull, 0x970ed083b80000a6ull, 0x76428778ea231714ull,
+       0x486bd75d29f6e89eull, 0x9c1bda7f8c872325ull, 0xdc9856f5ce27d391ull, 0x9c1bda7f8c872325ull,
+       0x52fea04cce02a325ull, 0x5a93eb828032b78eull},
+      {0x756e02d1dc464b1aull, 0x28d4d1b11dde2506ull, 0x0ac406c45b4a6c90ull, 0x1e9567fe3fb70474ull,
+       0x29bc4b834c10246aull, 0x00f741449866ddd3ull, 0x1e9567fe3fb70474ull, 0xbd73f0a3011ad588ull,
+       0xbcf322190b2cf065ull, 0xd303d9a35d8c41edull},
+      {0x44060a48, 0x00000000, 0xc167b64d, 0x3f97b3e0, 0xffc00000, 0x00000000, 0x418f6b79,
+       0x00000000, 0xffc00000, 0x418702a0},
+      {0xcb110711, 0xcab68bae, 0xcb5bb26d, 0x4b2da243}};
+  return &f == &kQ5_0 ? kQ50 : kQ51;
+}
+
+TEST_CASE("Q5_0 and Q5_1 quantize, dequantize, activations and dot are bit-identical to llama.cpp",
+          "[quant_new][q5][golden]") {
+  const Format& f = GENERATE(0, 1) == 0 ? kQ5_0 : kQ5_1;
+  const Q5Golden& g = q5_golden(f);
+  const int64_t n = 4096;
+  for (int kind = 0; kind < kInputKinds; ++kind) {
+    INFO(f.name << " input kind " << kind);
+    const auto k = static_cast<size_t>(kind);
+    const auto w = quantize(f, test_input(kind, 1, n));
+    CHECK(fnv1a64(w.data(), w.size()) == g.quant_hash[k]);
+    const auto y = dequantize(f, w, n);
+    CHECK(fnv1a64(y.data(), y.size() * sizeof(float)) == g.dequant_hash[k]);
+    const auto w2 = quantize(f, test_input(kind, 2, n));
+    const auto a = activations_for(f, test_input(activation_kind(kind), 3, n));
+    CHECK(fnv1a64(a.data(), a.size()) == g.activation_hash[k]);
+    CHECK(tern::fp32_to_bits(f.dot(n, w2.data(), a.data())) == g.dot_bits[k]);
+  }
+}
+
+// Arbitrary weight bytes (every code, every high bit) and activation blocks with codes -127..127
+// and arbitrary (moderate) scales and sums: pins the integer core and the float association apart
+// from what the quantizers produce.
+TEST_CASE("Q5_0 and Q5_1 dots on arbitrary blocks are bit-identical to llama.cpp",
+          "[quant_new][q5][golden]") {
+  const Format& f = GENERATE(0, 1) == 0 ? kQ5_0 : kQ5_1;
+  const bool q51 = &f == &kQ5_1;
+  const size_t act_block = q51 ? sizeof(tern::BlockQ8_1) : sizeof(tern::BlockQ8_0);
+  const int64_t n = 4096;
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    INFO(f.name << " seed " << seed);
+    Lcg r(2000 + seed);
+    std::vector<uint8_t> w(static_cast<size_t>(n / 32) * f.block_bytes);
+    std::vector<uint8_t> a(static_cast<size_t>(n / 32) * act_block);
+    for (auto& b : w) b = static_cast<uint8_t>(r.next24() >> 8);
+    // Keep the f16 fields finite and moderate: exponent field 12..19.
+    const auto fix_half = [&](uint8_t* p) {
+      p[1] = static_cast<uint8_t>((p[1] & 0x83) | (((r.next24() % 8) + 12) << 2));
+    };
+    for (size_t off = 0; off < w.size(); off += f.block_bytes) {
+      fix_half(&w[off]);
+      if (q51) fix_half(&w[off + 2]);
+    }
+    for (auto& b : a) b = static_cast<uint8_t>(r.next24() >> 8);
+    for (size_t off = 0; off < a.size(); off += act_block) {
+      fix_half(&a[off]);
+      if (q51) fix_half(&a[off + 2]);
+      for (size_t j = off + (q51 ? 4 : 2); j < off + act_block; ++j) {
+        if (a[j] == 0x80) a[j] = 0x81;  // -128 never comes out of from_float
+      }
+    }
+    CHECK(tern::fp32_to_bits(f.dot(n, w.data(), a.data())) == q5_golden(f).raw_dot_bits[seed - 1]);
+  }
+}
+
+TEST_CASE("Q5_0 and Q5_1 codes are the nearest for the stored scale, within one step",
+          "[quant_new][q5][roundtrip]") {
+  const Format& f = GENERATE(0, 1) == 0 ? kQ5_0 : kQ5_1;
+  const int64_t n = 4096;
+  for (int kind : {0, 1, 2, 4, 6, 9}) {
+    INFO(f.name << " input kind " << kind);
+    const auto x = test_input(kind, 5, n);
+    const auto w = quantize(f, x);
+    const auto y = dequantize(f, w, n);
+    for (int64_t b = 0; b < n / 32; ++b) {
+      uint16_t dh = 0;
+      std::memcpy(&dh, w.data() + static_cast<size_t>(b) * f.block_bytes, sizeof dh);
+      const double d = std::fabs(static_cast<double>(tern::fp16_to_fp32(dh)));
+      double amax = 0.0;
+      for (int64_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(double{x[b * 32 + j]}));
+      for (int64_t j = 0; j < 32; ++j) {
+        const auto i = static_cast<size_t>(b * 32 + j);
+        // Q5_0's d = max / -16 cannot reach +16 d on the other side: up to one step there;
+        // elsewhere half a step, plus the f16 rounding of the scale (and of Q5_1's minimum)
+        // times the code.
+        const double slack = 32.0 * 0x1p-11 * (d + amax / 16.0) + 1e-30;
+        REQUIRE(std::fabs(double{y[i]} - x[i]) <= (&f == &kQ5_0 ? d : 0.5 * d) + slack);
+      }
+    }
   }
 }
 
@@ -973,6 +1116,27 @@ TEST_CASE("I2_S converts to TQ2_0 with identical values", "[quant_new][i2_s]") {
   }
 }
 
+TEST_CASE("I2_S to TQ2_0 keeps every value of arbitrary bytes, code 3 included",
+          "[quant_new][i2_s]") {
+  const tern::I2sLayout layout = GENERATE(tern::I2sLayout::kX86, tern::I2sLayout::kArm);
+  INFO((layout == tern::I2sLayout::kX86 ? "x86" : "arm"));
+  // Every byte value in every position of a 256-element block, then random bytes.
+  const size_t n = 256 * 256 + 256 * 64;
+  std::vector<std::byte> w(q::i2_s_nbytes(static_cast<int64_t>(n)));
+  Lcg r(77);
+  for (size_t i = 0; i < n / 4; ++i) {
+    w[i] = static_cast<std::byte>(i < 256 * 64 ? (i / 64 + i) & 0xff : r.next24() & 0xff);
+  }
+  const float scale = 0.5f;
+  std::memcpy(w.data() + n / 4, &scale, sizeof scale);
+  const auto expected = i2s_dequantize(w, n, layout);
+  std::vector<std::byte> t(n / 256 * sizeof(tern::BlockTQ2_0));
+  q::i2_s_to_tq2_0(w.data(), n, layout, t.data(), true);
+  std::vector<float> got(n);
+  q::dequantize_row_tq2_0(t.data(), got.data(), static_cast<int64_t>(n));
+  CHECK(got == expected);
+}
+
 TEST_CASE("I2_S shape check", "[quant_new][i2_s]") {
   const auto ok = q::check_i2_s_shape(2560 * 2560 / 4 + 32, 2560 * 2560);
   CHECK(ok.size_matches);
@@ -997,12 +1161,12 @@ TEST_CASE("I2_S shape check", "[quant_new][i2_s]") {
 // 5. Adversarial blocks, every new format.
 
 const Format* any_format(int i) {
-  const Format* formats[] = {&kQ4K, &kQ5K, &kQ6K, &kMxfp4, &kBfp8};
+  const Format* formats[] = {&kQ4K, &kQ5K, &kQ6K, &kMxfp4, &kBfp8, &kQ5_0, &kQ5_1};
   return formats[i];
 }
 
 TEST_CASE("new formats: all-zero rows", "[quant_new][adversarial]") {
-  const Format& f = *any_format(GENERATE(0, 1, 2, 3, 4));
+  const Format& f = *any_format(GENERATE(0, 1, 2, 3, 4, 5, 6));
   INFO(f.name);
   const int64_t n = 2 * std::max<int64_t>(f.block_elems, 256);
   const std::vector<float> zeros(static_cast<size_t>(n), 0.0f);
@@ -1017,7 +1181,7 @@ TEST_CASE("new formats: all-zero rows", "[quant_new][adversarial]") {
 
 TEST_CASE("new formats: subnormal inputs give finite values near them",
           "[quant_new][adversarial]") {
-  const Format& f = *any_format(GENERATE(0, 1, 2, 3, 4));
+  const Format& f = *any_format(GENERATE(0, 1, 2, 3, 4, 5, 6));
   INFO(f.name);
   std::vector<float> x(256);
   for (size_t j = 0; j < x.size(); ++j)
@@ -1027,7 +1191,7 @@ TEST_CASE("new formats: subnormal inputs give finite values near them",
 }
 
 TEST_CASE("new formats: plus and minus the block maximum", "[quant_new][adversarial]") {
-  const Format& f = *any_format(GENERATE(0, 1, 2, 3, 4));
+  const Format& f = *any_format(GENERATE(0, 1, 2, 3, 4, 5, 6));
   INFO(f.name);
   std::vector<float> x(256);
   for (size_t j = 0; j < x.size(); ++j) x[j] = (j % 3 == 0) ? 3.0f : (j % 3 == 1 ? -3.0f : 0.75f);
@@ -1044,7 +1208,7 @@ TEST_CASE("new formats: plus and minus the block maximum", "[quant_new][adversar
 }
 
 TEST_CASE("new formats: a single outlier", "[quant_new][adversarial]") {
-  const Format& f = *any_format(GENERATE(0, 1, 2, 3, 4));
+  const Format& f = *any_format(GENERATE(0, 1, 2, 3, 4, 5, 6));
   INFO(f.name);
   std::mt19937 rng(31);
   auto x = normal_row(rng, 256, 0.0f, 0.01f);

@@ -19,8 +19,10 @@
 #include <catch2/catch.hpp>
 
 #include "engine/error.h"
+#include "engine/generate.h"
 #include "engine/gguf.h"
 #include "engine/gguf_writer.h"
+#include "engine/model.h"
 #include "engine/quantize_model.h"
 
 namespace fs = std::filesystem;
@@ -257,7 +259,10 @@ TEST_CASE("TYPE names are llama-quantize's, case-insensitive, with its aliases a
   CHECK(parse_quant_ftype("15") == QuantFtype::Q4_K_M);
   CHECK(parse_quant_ftype("36") == QuantFtype::TQ1_0);
   CHECK(parse_quant_ftype("MXFP4") == QuantFtype::MXFP4);
-  for (const char* bad : {"", "q5_0", "Q2_K", "IQ4_NL", "COPY", "38", "q4_k_mm", "1x"}) {
+  CHECK(parse_quant_ftype("q5_0") == QuantFtype::Q5_0);
+  CHECK(parse_quant_ftype("Q5_1") == QuantFtype::Q5_1);
+  CHECK(parse_quant_ftype("9") == QuantFtype::Q5_1);
+  for (const char* bad : {"", "q4_1", "Q2_K", "IQ4_NL", "COPY", "38", "q4_k_mm", "1x"}) {
     INFO(bad);
     CHECK_FALSE(parse_quant_ftype(bad).has_value());
   }
@@ -265,7 +270,9 @@ TEST_CASE("TYPE names are llama-quantize's, case-insensitive, with its aliases a
   CHECK(tern::parse_weight_type("mxfp4") == TensorType::MXFP4);
   CHECK_FALSE(tern::parse_weight_type("q8_K").has_value());  // activations only
   CHECK_FALSE(tern::parse_weight_type("bfp8").has_value());  // tern-internal
-  CHECK_FALSE(tern::parse_weight_type("q5_0").has_value());
+  CHECK(tern::parse_weight_type("q5_0") == TensorType::Q5_0);
+  CHECK(tern::parse_weight_type("Q5_1") == TensorType::Q5_1);
+  CHECK_FALSE(tern::parse_weight_type("q8_1").has_value());  // activations only
 }
 
 TEST_CASE("the shared files llama-quantize wrote are reproduced byte for byte", "[quantize]") {
@@ -287,6 +294,107 @@ TEST_CASE("the shared files llama-quantize wrote are reproduced byte for byte", 
     CHECK(got.get_uint("general.file_type") == static_cast<uint64_t>(ft));
     CHECK(got.get_uint("general.quantization_version") == 2);
     CHECK(got_bytes == slurp(ref_path));  // the whole file, header and padding included
+  }
+}
+
+// FNV-1a 64 of a whole file.
+uint64_t fnv1a64(const std::vector<std::byte>& bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (std::byte b : bytes) h = (h ^ static_cast<uint8_t>(b)) * 0x100000001b3ull;
+  return h;
+}
+
+TEST_CASE("outputs with q5_0 and q5_1 (fallbacks or file types) are llama-quantize's bytes",
+          "[quantize][q5]") {
+  // Hashes and sizes of the files llama-quantize (c392e50) wrote, recorded by hand:
+  //   llama-quantize [--pure] IN OUT TYPE 1      (IN: the shared F32 model or a synthetic one)
+  // stories260K's rows of 64 and 172 are not whole super-blocks: its K-quant mixtures are mostly
+  // the q5_0 / q5_1 fallback (and f16 for the 172-long ffn_down rows, not a multiple of 32).
+  struct Golden {
+    const char* model;
+    QuantFtype ftype;
+    bool pure;
+    uint64_t hash;
+    size_t size;
+  };
+  const Golden golden[] = {
+      {"stories260K-F32", QuantFtype::Q4_K_M, false, 0xa532646a749ef291ull, 304256},
+      {"stories260K-F32", QuantFtype::Q4_K_S, false, 0x9200b4d5b9e8f623ull, 303232},
+      {"stories260K-F32", QuantFtype::Q5_K_M, false, 0x0bf23e934bab5d87ull, 316608},
+      {"stories260K-F32", QuantFtype::Q5_K_S, false, 0xce204dd31a65b77cull, 315328},
+      {"tiny-ternary-random-F32", QuantFtype::Q5_0, true, 0x178765f4c8b670afull, 1279552},
+      {"tiny-ternary-random-F32", QuantFtype::Q5_1, true, 0xfa59aaff9fb3a9b9ull, 1394240},
+      {"tiny-ternary-random-F32", QuantFtype::Q5_1, false, 0xfe1773959d5a5f1eull, 1403456},
+      {"odd288", QuantFtype::Q4_K_S, false, 0x9847acc6ae2c714cull, 19744},
+      {"odd288", QuantFtype::Q5_K_M, false, 0x9546bbfccc06741aull, 21952},
+      {"odd272", QuantFtype::Q5_K_S, false, 0x29eb64db4223de3dull, 24032},
+  };
+  for (const Golden& g : golden) {
+    INFO(g.model << " " << tern::quant_ftype_info(g.ftype).name << (g.pure ? " --pure" : ""));
+    const std::string model = g.model;
+    const GgufFile in =
+        model.rfind("odd", 0) == 0 ? open_model(model) : GgufFile::open(kModels + model + ".gguf");
+    QuantizeOptions o = opts(g.ftype);
+    o.pure = g.pure;
+    const auto bytes = quantize_bytes(in, o);
+    CHECK(bytes.size() == g.size);
+    CHECK(fnv1a64(bytes) == g.hash);
+  }
+}
+
+TEST_CASE("models with q5_0 and q5_1 tensors generate llama.cpp's greedy tokens",
+          "[quantize][q5][generate]") {
+  // Ids recorded by hand from llama.cpp c392e50 (x86, AVX-512 build; a harness on libllama:
+  // prompt "Once upon a time" with BOS = 1 403 407 261 378, EOS banned, greedy, n_ctx 256, the
+  // prompt as one batch) on the files llama-quantize wrote, which the test above shows tern
+  // writes byte for byte. The prompt batch runs Q5_0 through llamafile's tinyBLAS, the tokens
+  // after it through vec_dot.
+  struct Case {
+    const char* model;
+    QuantFtype ftype;
+    bool pure;
+    std::vector<tern::TokenId> ids;
+  };
+  const Case cases[] = {
+      {"stories260K-F32", QuantFtype::Q4_K_M, false, {432, 383, 286, 261, 376, 298, 315, 421,
+                                                      395, 317, 426, 338, 401, 396, 267, 337,
+                                                      410, 408, 419, 292, 411, 322, 265, 282,
+                                                      295, 433, 426, 385, 328, 432, 358, 394}},
+      {"stories260K-F32", QuantFtype::Q5_K_S, false, {432, 383, 286, 261, 376, 298, 315, 421,
+                                                      395, 317, 426, 338, 401, 396, 267, 337,
+                                                      335, 311, 267, 422, 419, 269, 344, 294,
+                                                      280, 295, 419, 426, 385, 328, 432, 358}},
+      {"tiny-ternary-random-F32", QuantFtype::Q5_0, true, {414, 293, 206, 302, 3,   33,  128, 118,
+                                                           394, 53,  455, 93,  302, 3,   33,  128,
+                                                           438, 392, 260, 100, 214, 335, 115, 219,
+                                                           337, 408, 298, 364, 28,  191, 396, 42}},
+      {"tiny-ternary-random-F32", QuantFtype::Q5_1, true, {414, 293, 235, 509, 64,  375, 338, 462,
+                                                           385, 330, 121, 489, 452, 4,   93,  37,
+                                                           148, 58,  284, 446, 116, 262, 306, 467,
+                                                           78,  237, 431, 262, 306, 467, 78,  237}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.model << " " << tern::quant_ftype_info(c.ftype).name);
+    QuantizeOptions o = opts(c.ftype);
+    o.pure = c.pure;
+    const std::string path = temp_path("q5gen");
+    spit(path, quantize_bytes(GgufFile::open(kModels + c.model + ".gguf"), o));
+    const auto model = tern::Model::load(path);
+    fs::remove(path);
+    const auto prompt = model->tokenizer().encode("Once upon a time", true);
+    REQUIRE(prompt == std::vector<tern::TokenId>{1, 403, 407, 261, 378});
+    tern::Session session(*model, {.n_ctx = 256, .n_batch = 512, .n_threads = 1});
+    tern::SamplerParams sp;
+    sp.temp = 0.0f;
+    sp.banned = {model->tokenizer().vocab().eos};
+    tern::Sampler sampler(sp);
+    std::vector<tern::TokenId> got;
+    tern::generate(session, sampler, prompt, {.n_predict = 32, .ignore_eos = true},
+                   [&](tern::TokenId t) {
+                     got.push_back(t);
+                     return true;
+                   });
+    CHECK(got == c.ids);
   }
 }
 
@@ -419,7 +527,7 @@ TEST_CASE("per-tensor types: tied embeddings, row-length fallbacks, 70B, 8 exper
     CHECK_THROWS_WITH(tern::plan_quantization(in, opts(QuantFtype::Q4_0)),
                       Catch::Contains("blk.0.ffn_down.weight") && Catch::Contains("272"));
   }
-  SECTION("rows of 288: ternary falls back to q4_0, q6_K to q8_0; q5_0 would be needed for q4_K") {
+  SECTION("rows of 288: ternary falls back to q4_0, q6_K to q8_0, q4_K to q5_0, q5_K to q5_1") {
     const GgufFile in = open_model("odd288");
     CHECK(exceptions(in, opts(QuantFtype::TQ1_0), TensorType::TQ1_0) ==
           "output.weight q6_K\n"
@@ -430,9 +538,19 @@ TEST_CASE("per-tensor types: tied embeddings, row-length fallbacks, 70B, 8 exper
           "blk.0.ffn_down.weight q8_0\n"
           "blk.1.ffn_down.weight q8_0\n");
     CHECK(exceptions(in, opts(QuantFtype::Q4_0), TensorType::Q4_0) == "output.weight q6_K\n");
-    // llama-quantize writes q5_0 there, a type tern does not have.
-    CHECK_THROWS_WITH(tern::plan_quantization(in, opts(QuantFtype::Q4_K_S)),
-                      Catch::Contains("q5_0"));
+    CHECK(exceptions(in, opts(QuantFtype::Q4_K_S), TensorType::Q4_K) ==
+          "output.weight q6_K\n"
+          "blk.0.attn_v.weight q5_K\n"
+          "blk.0.ffn_down.weight q5_0\n"
+          "blk.1.attn_v.weight q5_K\n"
+          "blk.1.ffn_down.weight q5_0\n");
+    // Layer 1's ffn_down first becomes q6_K (use_more_bits), whose fallback is q8_0.
+    CHECK(exceptions(in, opts(QuantFtype::Q5_K_M), TensorType::Q5_K) ==
+          "output.weight q6_K\n"
+          "blk.0.ffn_down.weight q5_1\n"
+          "blk.1.attn_v.weight q6_K\n"
+          "blk.1.ffn_down.weight q8_0\n");
+    CHECK(tern::plan_quantization(in, opts(QuantFtype::Q4_K_M)).n_fallback == 2);
     QuantizeOptions pure = opts(QuantFtype::TQ1_0);
     pure.pure = true;  // no fallback without the mixture rules
     CHECK_THROWS_WITH(tern::plan_quantization(in, pure), Catch::Contains("blk.0.ffn_down.weight"));
@@ -645,7 +763,7 @@ TEST_CASE("tern quantize on the command line", "[quantize][cli]") {
         {"quantize " + in + " " + out + " IQ2_XXS", "IQ2_XXS"},
         {"quantize " + in + " " + out, "type"},
         {"quantize " + in, "out"},
-        {"quantize " + in + " " + out + " q8_0 --output-tensor-type q5_1", "q5_1"},
+        {"quantize " + in + " " + out + " q8_0 --output-tensor-type q4_1", "q4_1"},
         {"quantize " + in + " " + out + " q8_0 --token-embedding-type nope", "nope"},
         {"quantize " + in + " " + out + " q8_0 -t 0", "-t"},
         {"quantize " + in + " " + out + " q8_0 --bogus", "bogus"},

@@ -1,13 +1,17 @@
 // `tern synth`: a random-weight llama-architecture model of a real shape, with ternary weights
-// drawn as BitNet b1.58 produces them, for benchmarks. llama.cpp loads the files too.
+// drawn as BitNet b1.58 produces them, for benchmarks. llama.cpp loads the files too (the i2_s
+// ones, with bitnet.cpp's type id 36 and file type 40, are for bitnet.cpp and tern only).
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "engine/error.h"
 #include "engine/gguf_writer.h"
 #include "quant/fp16.h"
+#include "quant/kquants.h"
 #include "quant/types.h"
 #include "tools/commands.h"
 
@@ -51,6 +55,7 @@ struct TensorPlan {
   TensorType type;
   Init init;
   float sigma;
+  std::optional<I2sLayout> i2s = std::nullopt;  // stored as bitnet.cpp's I2_S (type: TQ2_0)
 };
 
 uint32_t file_type_id(TensorType t) {
@@ -74,41 +79,64 @@ uint32_t file_type_id(TensorType t) {
   }
 }
 
-// Fills one tensor row by row: draws f32 values, then the type's reference quantizer.
+// One row of f32 values of a tensor, drawn from the row's own generator.
+void draw_row(Init init, float sigma, float scale, Rng rng, std::span<float> row) {
+  for (auto& v : row) {
+    switch (init) {
+      case Init::Ternary: {
+        const float z = rng.normal() * 0.7978846f;  // x / mean|x|
+        v = std::fabs(z) < 0.5f ? 0.0f : (z > 0 ? scale : -scale);
+        break;
+      }
+      case Init::Normal:
+        v = rng.normal() * sigma;
+        break;
+      case Init::Norm:
+        v = 1.0f + 0.1f * rng.normal();
+        break;
+    }
+  }
+}
+
+// Fills one tensor: draws f32 values row by row, then the type's reference quantizer (per row, or
+// over the whole tensor for I2_S). The values do not depend on the type, so files of different
+// types with the same seed hold the same ternary weights.
 void fill_tensor(const TensorPlan& p, uint64_t seed, size_t index, std::span<std::byte> out) {
-  const TypeTraits& t = type_traits(p.type);
   const int64_t k = p.ne[0];
   const int64_t rows = p.ne.size() > 1 ? p.ne[1] : 1;
-  const size_t stride = row_bytes(t, k);
-  std::vector<float> row(static_cast<size_t>(k));
   Rng tensor_rng{seed * 1000003u + index};
   // BitNet b1.58 absmean: w = clip(round(x / mean|x|), -1, 1) * mean|x|. For x ~ N(0, s^2) the
   // mean |x| is s*sqrt(2/pi); round(x/mean) is 0 with probability P(|z| < 0.5*sqrt(2/pi)) ~ 0.31.
+  // The scale is a half, so TQ2_0 blocks and I2_S's f32 scale both hold it exactly.
   const float scale = fp16_to_fp32(
       fp32_to_fp16(p.sigma * 0.7978846f * static_cast<float>(0.8 + 0.4 * tensor_rng.uniform())));
-  for (int64_t r = 0; r < rows; ++r) {
-    Rng rng{seed ^ (index << 40) ^ static_cast<uint64_t>(r) * 0x2545f4914f6cdd1dull};
-    for (auto& v : row) {
-      switch (p.init) {
-        case Init::Ternary: {
-          const float z = rng.normal() * 0.7978846f;  // x / mean|x|
-          v = std::fabs(z) < 0.5f ? 0.0f : (z > 0 ? scale : -scale);
-          break;
-        }
-        case Init::Normal:
-          v = rng.normal() * p.sigma;
-          break;
-        case Init::Norm:
-          v = 1.0f + 0.1f * rng.normal();
-          break;
-      }
+  const auto row_rng = [&](int64_t r) {
+    return Rng{seed ^ (index << 40) ^ static_cast<uint64_t>(r) * 0x2545f4914f6cdd1dull};
+  };
+  const auto uk = static_cast<size_t>(k);
+  if (p.i2s) {
+    std::vector<float> all(uk * static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r)
+      draw_row(p.init, p.sigma, scale, row_rng(r),
+               std::span(all).subspan(uk * static_cast<size_t>(r), uk));
+    if (*p.i2s == I2sLayout::kX86) {
+      quant::quantize_i2_s_x86(all.data(), out.data(), all.size());
+    } else {
+      quant::quantize_i2_s_arm(all.data(), out.data(), all.size());
     }
+    return;
+  }
+  const TypeTraits& t = type_traits(p.type);
+  const size_t stride = row_bytes(t, k);
+  std::vector<float> row(uk);
+  for (int64_t r = 0; r < rows; ++r) {
+    draw_row(p.init, p.sigma, scale, row_rng(r), row);
     t.quantize_row(row.data(), out.data() + static_cast<size_t>(r) * stride, k);
   }
 }
 
 struct SynthArgs {
-  std::string out, shape = "tiny", type = "tq2_0", output_type, embd_type;
+  std::string out, shape = "tiny", type = "tq2_0", output_type, embd_type, i2s_layout = "x86";
   uint64_t seed = 42;
 };
 
@@ -125,7 +153,12 @@ int run_synth(const SynthArgs& a) {
       throw CLI::ValidationError(opt, "unknown weight type '" + name + "'");
     return *t;
   };
-  const TensorType wtype = parse("--type", a.type);
+  // i2_s: bitnet.cpp's whole-tensor ternary format, written with its type id; the matrices hold
+  // the same values as --type tq2_0 with the same seed.
+  const bool i2s = a.type == "i2_s" || a.type == "I2_S";
+  const std::optional<I2sLayout> layout = parse_i2s_layout(a.i2s_layout);
+  if (!layout) throw CLI::ValidationError("--i2s-layout", "expected x86 or arm");
+  const TensorType wtype = i2s ? TensorType::TQ2_0 : parse("--type", a.type);
   const bool quantized = type_traits(wtype).is_quantized;
   const TensorType otype = a.output_type.empty() ? (quantized ? TensorType::Q8_0 : wtype)
                                                  : parse("--output-tensor-type", a.output_type);
@@ -151,10 +184,17 @@ int run_synth(const SynthArgs& a) {
     plan.push_back({p + "ffn_down.weight", {s.n_ff, s.n_embd}, wtype, Init::Ternary, 0.02f});
   }
 
+  if (i2s) {
+    for (auto& t : plan) {
+      if (t.init == Init::Ternary) t.i2s = layout;
+    }
+  }
+
   GgufWriter w;
   w.set_string("general.architecture", "llama");
   w.set_string("general.name", std::string("tern-synth-") + s.name);
-  w.set_u32("general.file_type", file_type_id(wtype));
+  w.set_u32("general.file_type", i2s ? kI2sFileType : file_type_id(wtype));
+  if (i2s) w.set_string(kI2sLayoutKey, i2s_layout_name(*layout));
   w.set_u32("general.quantization_version", 2);
   w.set_u32("llama.context_length", 4096);
   w.set_u32("llama.embedding_length", static_cast<uint32_t>(s.n_embd));
@@ -192,16 +232,22 @@ int run_synth(const SynthArgs& a) {
   w.set_u32("tokenizer.ggml.unknown_token_id", 0);
 
   for (size_t i = 0; i < plan.size(); ++i) {
-    w.add_tensor_lazy(plan[i].name, plan[i].type, plan[i].ne,
-                      [&plan, i, seed = a.seed, n = plan.size()](std::span<std::byte> out) {
-                        fill_tensor(plan[i], seed, i, out);
-                        std::fprintf(stderr, "\rtern synth: %zu/%zu tensors", i + 1, n);
-                        if (i + 1 == n) std::fprintf(stderr, "\n");
-                      });
+    auto fill = [&plan, i, seed = a.seed, n = plan.size()](std::span<std::byte> out) {
+      fill_tensor(plan[i], seed, i, out);
+      std::fprintf(stderr, "\rtern synth: %zu/%zu tensors", i + 1, n);
+      if (i + 1 == n) std::fprintf(stderr, "\n");
+    };
+    if (plan[i].i2s) {
+      w.add_i2s_tensor_lazy(plan[i].name, plan[i].ne, std::move(fill));
+    } else {
+      w.add_tensor_lazy(plan[i].name, plan[i].type, plan[i].ne, std::move(fill));
+    }
   }
   w.write(a.out);
+  const std::string wname = i2s ? std::string("i2_s (") + i2s_layout_name(*layout) + ")"
+                                : std::string(type_traits(wtype).name);
   std::fprintf(stderr, "tern synth: wrote %s (%s, %s weights)\n", a.out.c_str(), s.name,
-               std::string(type_traits(wtype).name).c_str());
+               wname.c_str());
   return 0;
 }
 
@@ -213,7 +259,12 @@ Command add_synth(CLI::App& root) {
       root.add_subcommand("synth", "Write a random-weight model of a real shape (for benchmarks)");
   app->add_option("out", args->out, "Output GGUF file")->required();
   app->add_option("--shape", args->shape, "tiny, 700m, 2b4t or 7b")->capture_default_str();
-  app->add_option("--type", args->type, "Type of the block weight matrices")->capture_default_str();
+  app->add_option("--type", args->type,
+                  "Type of the block weight matrices (a tern type, or i2_s for bitnet.cpp's)")
+      ->capture_default_str();
+  app->add_option("--i2s-layout", args->i2s_layout,
+                  "Code layout of i2_s: x86 or arm (bitnet.cpp's builds differ)")
+      ->capture_default_str();
   app->add_option("--output-tensor-type", args->output_type,
                   "Type of output.weight (default q8_0 for quantized --type)");
   app->add_option("--token-embedding-type", args->embd_type,
