@@ -48,6 +48,11 @@ void set_matmul(KernelTable& t, TensorType type, const MatmulKernel& k) {
   t.matmul[type_slot(type_traits(type))] = k;
 }
 
+void add_alternative(KernelTable& t, TensorType type, const MatmulKernel& k) {
+  if (t.n_matmul_alternatives == kMaxMatmulAlternatives) std::abort();  // raise the maximum
+  t.matmul_alternatives[t.n_matmul_alternatives++] = {type, k};
+}
+
 KernelTable make_scalar() {
   // Names live as long as the table: "matmul_<w>_<vec_dot_type>__scalar".
   static std::array<std::string, kMaxTensorTypes> names;
@@ -74,6 +79,7 @@ KernelTable make_avx2(const KernelTable& lower) {
   KernelTable t = lower;
   t.isa = Isa::kAvx2;
   t.name = isa_name(Isa::kAvx2);
+  t.n_matmul_alternatives = 0;  // the lower ISA's alternatives are tested with its table
   set_matmul(t, TensorType::TQ2_0,
              {.name = "matmul_tq2_0_q8_K__avx2",
               .fn = avx2::matmul_tq2_0_q8_K,
@@ -94,6 +100,21 @@ KernelTable make_avx2(const KernelTable& lower) {
               .row_tile = avx2::kQ8RowTile,
               .col_tile = avx2::kQ8ColTile,
               .gemv_row_tile = avx2::kQ8GemvRows});
+  // TQ2_0 (and TQ1_0 repacked to it) by table lookup.
+  add_alternative(t, TensorType::TQ2_0,
+                  {.name = "matmul_tq2_0_q8_K__avx2_lut",
+                   .fn = avx2::matmul_tq2_0_q8_K_lut,
+                   .row_tile = avx2::kTq2LutRows,
+                   .col_tile = avx2::kTq2LutCols,
+                   .gemv_row_tile = avx2::kTq2LutRows});
+  add_alternative(t, TensorType::TQ1_0,
+                  {.name = "matmul_tq1_0_q8_K__avx2_lut",
+                   .fn = avx2::matmul_tq2_0_q8_K_lut,
+                   .pack = quant::repack_tq1_0_as_tq2_0,
+                   .packed_row_bytes = tq2_0_row_bytes,
+                   .row_tile = avx2::kTq2LutRows,
+                   .col_tile = avx2::kTq2LutCols,
+                   .gemv_row_tile = avx2::kTq2LutRows});
   return t;
 }
 #endif
@@ -103,6 +124,7 @@ KernelTable make_avx512(const KernelTable& lower) {
   KernelTable t = lower;
   t.isa = Isa::kAvx512;
   t.name = isa_name(Isa::kAvx512);
+  t.n_matmul_alternatives = 0;  // the lower ISA's alternatives are tested with its table
   set_matmul(t, TensorType::TQ2_0,
              {.name = "matmul_tq2_0_q8_K__avx512",
               .fn = avx512::matmul_tq2_0_q8_K,
@@ -123,6 +145,21 @@ KernelTable make_avx512(const KernelTable& lower) {
               .row_tile = avx512::kQ8RowTile,
               .col_tile = avx512::kQ8ColTile,
               .gemv_row_tile = avx512::kQ8GemvRows});
+  // TQ2_0 (and TQ1_0 repacked to it) by table lookup.
+  add_alternative(t, TensorType::TQ2_0,
+                  {.name = "matmul_tq2_0_q8_K__avx512_lut",
+                   .fn = avx512::matmul_tq2_0_q8_K_lut,
+                   .row_tile = avx512::kTq2LutRows,
+                   .col_tile = avx512::kTq2LutCols,
+                   .gemv_row_tile = avx512::kTq2LutRows});
+  add_alternative(t, TensorType::TQ1_0,
+                  {.name = "matmul_tq1_0_q8_K__avx512_lut",
+                   .fn = avx512::matmul_tq2_0_q8_K_lut,
+                   .pack = quant::repack_tq1_0_as_tq2_0,
+                   .packed_row_bytes = tq2_0_row_bytes,
+                   .row_tile = avx512::kTq2LutRows,
+                   .col_tile = avx512::kTq2LutCols,
+                   .gemv_row_tile = avx512::kTq2LutRows});
   return t;
 }
 #endif
@@ -190,6 +227,10 @@ size_t type_slot(const TypeTraits& t) {
 }
 
 }  // namespace detail
+
+std::span<const MatmulAlternative> KernelTable::alternatives() const {
+  return {matmul_alternatives.data(), n_matmul_alternatives};
+}
 
 const KernelTable& scalar_table() {
   static const KernelTable table = detail::make_scalar();
