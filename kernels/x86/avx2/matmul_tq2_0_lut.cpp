@@ -3,11 +3,11 @@
 // (matmul_tq2_0.cpp); kernels/tables.cpp keeps whichever measured faster as the main entry.
 //
 // Theory of operation: as the AVX-512 lookup kernel (x86/avx512/matmul_tq2_0_lut.cpp), which
-// explains the lanes and the tables. Here a tile is still 16 weight rows (one per byte of a
-// 128-bit lookup), read by two 8-row dword gathers; after the in-lane byte transpose a dword
-// permute and a 64-bit unpack give one ymm with nibble positions 4l and 4l + 2 of the 16 rows in
-// its two lanes, and one with 4l + 1 and 4l + 3. The tables are laid out for that pairing. Each
-// int16 cell sums 8 lookups and the fold 2 lanes: at most 16 x 768, exact.
+// explains the lanes and the tables. Here the tile's 16 rows are transposed per half h of the
+// block (32 code bytes, one ymm per row): vector p then holds byte 32h + 16j + p of rows 0..15
+// in lane j, that is m = 16j + p and lane l = 4j + p / 4. The tables are laid out the same way.
+// Each int16 cell sums 2 halves x 4 positions x 2 nibbles = 16 lookups of at most 768: exact.
+// (A dword gather per position instead of the transpose, measured: half the speed.)
 #include "kernels/x86/intrinsics.h"
 
 #include <cstddef>
@@ -24,16 +24,14 @@ constexpr size_t kWBlock = sizeof(BlockTQ2_0);
 constexpr size_t kXBlock = sizeof(BlockQ8_K);
 constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
 constexpr size_t kXBsums = offsetof(BlockQ8_K, bsums);
-// The weight scale is read as the high half of the dword at this offset (a dword at the scale
-// itself would run past the last block of a row).
-constexpr size_t kWScaleDword = offsetof(BlockTQ2_0, d) - 2;
+constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
 constexpr int kRows = 16;
 constexpr int64_t kMinPrefetchBytes = 4096;
 
-// One activation block's tables: [h][s][l][pair of positions: 4l, 4l+2 | 4l+1, 4l+3] x (32 low
-// bytes, 32 high bytes), then the bsum corrections and the scale.
+// One activation block's tables: [h][s][p] x (32 low bytes, 32 high bytes), 128-bit lane j of each
+// for m = 16j + p; then the bsum corrections and the scale.
 struct BlockTables {
-  uint8_t lut[2][2][8][2][2][32];
+  uint8_t lut[2][2][16][2][32];
   int32_t bsum_pairs[8];  // bsums[2l] + bsums[2l + 1]
   float d;
   uint8_t pad[28];
@@ -73,21 +71,17 @@ void build_tables(const uint8_t* xb, BlockTables& t) {
         _mm_store_si128(reinterpret_cast<__m128i*>(pairs + 16 * i), _mm_unpacklo_epi8(a, b));
         _mm_store_si128(reinterpret_cast<__m128i*>(pairs + 16 * i + 8), _mm_unpackhi_epi8(a, b));
       }
-      for (int l = 0; l < 8; ++l) {
-        for (int pp = 0; pp < 2; ++pp) {
-          const int m = 4 * l + pp;
-          const __m256i b =
-              _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(static_cast<short>(pairs[m]))),
-                                      _mm_set1_epi16(static_cast<short>(pairs[m + 2])), 1);
-          const __m256i v0 = _mm256_maddubs_epi16(coef_lo, b);
-          const __m256i v1 = _mm256_maddubs_epi16(coef_hi, b);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(t.lut[h][s][l][pp][0]),
-                             _mm256_packus_epi16(_mm256_and_si256(v0, low_byte),
-                                                 _mm256_and_si256(v1, low_byte)));
-          _mm256_store_si256(
-              reinterpret_cast<__m256i*>(t.lut[h][s][l][pp][1]),
-              _mm256_packs_epi16(_mm256_srai_epi16(v0, 8), _mm256_srai_epi16(v1, 8)));
-        }
+      for (int p = 0; p < 16; ++p) {
+        const __m256i b = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_set1_epi16(static_cast<short>(pairs[p]))),
+            _mm_set1_epi16(static_cast<short>(pairs[16 + p])), 1);
+        const __m256i v0 = _mm256_maddubs_epi16(coef_lo, b);
+        const __m256i v1 = _mm256_maddubs_epi16(coef_hi, b);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(t.lut[h][s][p][0]),
+                           _mm256_packus_epi16(_mm256_and_si256(v0, low_byte),
+                                               _mm256_and_si256(v1, low_byte)));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(t.lut[h][s][p][1]),
+                           _mm256_packs_epi16(_mm256_srai_epi16(v0, 8), _mm256_srai_epi16(v1, 8)));
       }
     }
   }
@@ -111,25 +105,53 @@ inline __m256i load(const uint8_t* p) {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
 }
 
+// Code bytes 32h .. 32h + 31 of rows[0..15] (block at `offset`) transposed in each 128-bit lane,
+// in four unpack stages: out[p] lane j = byte 32h + 16j + p of rows 0..15 (the index bookkeeping
+// of the AVX-512 kernel's transpose).
+inline void transpose(const uint8_t* const* rows, size_t offset, __m256i (&out)[16]) {
+  __m256i a[16], b[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) {
+    a[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i] + offset));
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    b[i] = _mm256_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
+    b[8 + i] = _mm256_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+  }
+#pragma GCC unroll 2
+  for (int hb = 0; hb < 2; ++hb) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      a[8 * hb + j] = _mm256_unpacklo_epi16(b[8 * hb + 2 * j], b[8 * hb + 2 * j + 1]);
+      a[8 * hb + 4 + j] = _mm256_unpackhi_epi16(b[8 * hb + 2 * j], b[8 * hb + 2 * j + 1]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) {
+      b[4 * g + j] = _mm256_unpacklo_epi32(a[4 * g + 2 * j], a[4 * g + 2 * j + 1]);
+      b[4 * g + 2 + j] = _mm256_unpackhi_epi32(a[4 * g + 2 * j], a[4 * g + 2 * j + 1]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int g = 0; g < 8; ++g) {
+    out[2 * g] = _mm256_unpacklo_epi64(b[2 * g], b[2 * g + 1]);
+    out[2 * g + 1] = _mm256_unpackhi_epi64(b[2 * g], b[2 * g + 1]);
+  }
+}
+
 // Up to 16 weight rows (row i of the tile at w + i * w_stride; `n_rows` of them) x C activation
 // rows. Float lanes: rows 0..7 in [l][0], rows 8..15 in [l][1].
 template <int C>
 void tile(const uint8_t* w, size_t w_stride, int n_rows, const TableSource& src,
           BlockTables* scratch, float* y, int64_t ldy) {
-  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i stride = _mm256_set1_epi32(static_cast<int>(w_stride));
-  const __m256i offsets[2] = {
-      _mm256_mullo_epi32(index, stride),
-      _mm256_mullo_epi32(_mm256_add_epi32(index, _mm256_set1_epi32(8)), stride)};
-  // Gather masks: all ones for the rows the tile has.
-  const __m256i masks[2] = {_mm256_cmpgt_epi32(_mm256_set1_epi32(n_rows), index),
-                            _mm256_cmpgt_epi32(_mm256_set1_epi32(n_rows - 8), index)};
-  const __m256i byte_transpose = _mm256_broadcastsi128_si256(
-      _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-  const __m256i dword_pairs = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  // Bytes 2..3 of each dword (a scale), packed into the low 8 bytes of each lane.
-  const __m256i scale_bytes = _mm256_broadcastsi128_si256(
-      _mm_setr_epi8(2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1));
+  // Rows past the tile's end repeat its last row (their results are not stored).
+  const uint8_t* row_ptr[kRows];
+  for (int i = 0; i < kRows; ++i) {
+    row_ptr[i] = w + static_cast<size_t>(i < n_rows ? i : n_rows - 1) * w_stride;
+  }
   const __m256i nibble = _mm256_set1_epi8(0x0f);
   __m256 facc[C][8][2];
 #pragma GCC unroll 16
@@ -137,14 +159,10 @@ void tile(const uint8_t* w, size_t w_stride, int n_rows, const TableSource& src,
 #pragma GCC unroll 8
     for (int l = 0; l < 8; ++l) facc[c][l][0] = facc[c][l][1] = _mm256_setzero_ps();
   }
-  const auto gather = [&](const uint8_t* base, int half) {
-    return _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(base),
-                                       offsets[half], masks[half], 1);
-  };
   const int64_t tile_bytes = kRows * static_cast<int64_t>(w_stride);
   const int64_t ahead = tile_bytes > kMinPrefetchBytes ? tile_bytes : kMinPrefetchBytes;
   for (int64_t b = 0; b < src.nb; ++b) {
-    const uint8_t* wb = w + static_cast<size_t>(b) * kWBlock;
+    const size_t wo = static_cast<size_t>(b) * kWBlock;
     {
       const char* pf = reinterpret_cast<const char*>(w) + ahead + b * kRows * kWBlock;
 #pragma GCC unroll 17
@@ -162,62 +180,62 @@ void tile(const uint8_t* w, size_t w_stride, int n_rows, const TableSource& src,
         t[c] = &scratch[c];
       }
     }
-    __m256 wd[2];
+    // int16 sums of rows 0..7 and 8..15 of group g: lane 0 for lane l = g, lane 1 for l = g + 4.
+    __m256i lo_rows[4][C], hi_rows[4][C];
 #pragma GCC unroll 2
-    for (int half = 0; half < 2; ++half) {
-      const __m256i s = _mm256_permute4x64_epi64(
-          _mm256_shuffle_epi8(gather(wb + kWScaleDword, half), scale_bytes),
-          _MM_SHUFFLE(3, 1, 2, 0));
-      wd[half] = _mm256_cvtph_ps(_mm256_castsi256_si128(s));
-    }
-    __m256 d[C][2];
-#pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) {
-      d[c][0] = _mm256_mul_ps(_mm256_set1_ps(t[c]->d), wd[0]);
-      d[c][1] = _mm256_mul_ps(_mm256_set1_ps(t[c]->d), wd[1]);
-    }
-#pragma GCC unroll 1
-    for (int l = 0; l < 8; ++l) {
-      __m256i lo_rows[C], hi_rows[C];  // int16 sums of rows 0..7 and 8..15, per lane
-#pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) lo_rows[c] = hi_rows[c] = _mm256_setzero_si256();
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h) {
-        const uint8_t* wq = wb + 32 * h + 4 * l;
-        const __m256i a = _mm256_permutevar8x32_epi32(
-            _mm256_shuffle_epi8(gather(wq, 0), byte_transpose), dword_pairs);
-        const __m256i bb = _mm256_permutevar8x32_epi32(
-            _mm256_shuffle_epi8(gather(wq, 1), byte_transpose), dword_pairs);
-        const __m256i v[2] = {_mm256_unpacklo_epi64(a, bb), _mm256_unpackhi_epi64(a, bb)};
-#pragma GCC unroll 2
-        for (int pp = 0; pp < 2; ++pp) {
-          const __m256i n0 = _mm256_and_si256(v[pp], nibble);
-          const __m256i n1 = _mm256_and_si256(_mm256_srli_epi16(v[pp], 4), nibble);
+    for (int h = 0; h < 2; ++h) {
+      __m256i codes[16];
+      transpose(row_ptr, wo + 32 * static_cast<size_t>(h), codes);
+#pragma GCC unroll 4
+      for (int g = 0; g < 4; ++g) {
+#pragma GCC unroll 4
+        for (int p = 4 * g; p < 4 * g + 4; ++p) {
+          const __m256i n0 = _mm256_and_si256(codes[p], nibble);
+          const __m256i n1 = _mm256_and_si256(_mm256_srli_epi16(codes[p], 4), nibble);
 #pragma GCC unroll 16
           for (int c = 0; c < C; ++c) {
-            const auto* lut = t[c]->lut[h];
-            const __m256i lo0 = _mm256_shuffle_epi8(load(lut[0][l][pp][0]), n0);
-            const __m256i hi0 = _mm256_shuffle_epi8(load(lut[0][l][pp][1]), n0);
-            const __m256i lo1 = _mm256_shuffle_epi8(load(lut[1][l][pp][0]), n1);
-            const __m256i hi1 = _mm256_shuffle_epi8(load(lut[1][l][pp][1]), n1);
-            lo_rows[c] = _mm256_add_epi16(lo_rows[c], _mm256_add_epi16(_mm256_unpacklo_epi8(lo0, hi0),
-                                                                       _mm256_unpacklo_epi8(lo1, hi1)));
-            hi_rows[c] = _mm256_add_epi16(hi_rows[c], _mm256_add_epi16(_mm256_unpackhi_epi8(lo0, hi0),
-                                                                       _mm256_unpackhi_epi8(lo1, hi1)));
+            const auto& lut = t[c]->lut[h];
+            const __m256i lo0 = _mm256_shuffle_epi8(load(lut[0][p][0]), n0);
+            const __m256i hi0 = _mm256_shuffle_epi8(load(lut[0][p][1]), n0);
+            const __m256i lo1 = _mm256_shuffle_epi8(load(lut[1][p][0]), n1);
+            const __m256i hi1 = _mm256_shuffle_epi8(load(lut[1][p][1]), n1);
+            const __m256i lo = _mm256_add_epi16(_mm256_unpacklo_epi8(lo0, hi0),
+                                                _mm256_unpacklo_epi8(lo1, hi1));
+            const __m256i hi = _mm256_add_epi16(_mm256_unpackhi_epi8(lo0, hi0),
+                                                _mm256_unpackhi_epi8(lo1, hi1));
+            const bool first = h == 0 && p == 4 * g;
+            lo_rows[g][c] = first ? lo : _mm256_add_epi16(lo_rows[g][c], lo);
+            hi_rows[g][c] = first ? hi : _mm256_add_epi16(hi_rows[g][c], hi);
           }
         }
       }
+    }
+    __m256 wd[2];
+    {
+      // The 16 scales, converted 8 at a time.
+      alignas(16) uint16_t d16[kRows];
+      for (int i = 0; i < kRows; ++i) std::memcpy(&d16[i], row_ptr[i] + wo + kWScale, 2);
+      wd[0] = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16)));
+      wd[1] = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16 + 8)));
+    }
 #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) {
-        const __m256i corr = _mm256_set1_epi32(t[c]->bsum_pairs[l]);
-        const __m256i sums[2] = {lo_rows[c], hi_rows[c]};
+    for (int c = 0; c < C; ++c) {
+      const __m256 xd = _mm256_set1_ps(t[c]->d);
+      const __m256 d[2] = {_mm256_mul_ps(xd, wd[0]), _mm256_mul_ps(xd, wd[1])};
+#pragma GCC unroll 4
+      for (int g = 0; g < 4; ++g) {
+        const __m256i sums[2] = {lo_rows[g][c], hi_rows[g][c]};
 #pragma GCC unroll 2
         for (int half = 0; half < 2; ++half) {
-          const __m128i s16 = _mm_add_epi16(_mm256_castsi256_si128(sums[half]),
-                                            _mm256_extracti128_si256(sums[half], 1));
-          const __m256i lane = _mm256_sub_epi32(_mm256_cvtepi16_epi32(s16), corr);
-          facc[c][l][half] =
-              _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane), d[c][half], facc[c][l][half]);
+#pragma GCC unroll 2
+          for (int lane = 0; lane < 2; ++lane) {
+            const int l = g + 4 * lane;
+            const __m128i s16 = lane == 0 ? _mm256_castsi256_si128(sums[half])
+                                          : _mm256_extracti128_si256(sums[half], 1);
+            const __m256i v = _mm256_sub_epi32(_mm256_cvtepi16_epi32(s16),
+                                               _mm256_set1_epi32(t[c]->bsum_pairs[l]));
+            facc[c][l][half] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), d[half], facc[c][l][half]);
+          }
         }
       }
     }
