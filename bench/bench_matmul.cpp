@@ -1,5 +1,6 @@
 // Matmul kernel microbenchmarks: every weight type with a fast kernel, on every supported ISA
-// table (scalar: decode and M = 8 only), at BitNet b1.58 2B4T shapes, one thread. Weights are cold
+// table (scalar: decode and M = 8 only), plus each table's alternative kernels, at BitNet b1.58
+// 2B4T and 700M shapes, one thread. Weights are cold
 // (rotated through copies larger than the L3 cache) and activations warm, as in decode. Counters:
 // weight bytes read per second (GB/s), weights per second (Gw/s), multiply-adds x 2 per second
 // (GOPS) and the share of a one-thread streaming read (roofline%).
@@ -36,7 +37,7 @@ size_t g_cold_bytes = size_t{64} << 20;
 
 // (k, rows) of the 2B4T projections: q/o, k/v, gate/up, down; then the 700M shape's (tern synth
 // --shape 700m) q/o, down and gate/up.
-constexpr std::pair<int64_t, int64_t> kShapes[] = {{2560, 2560}, {2560, 640}, {2560, 6912},
+constexpr std::pair<int64_t, int64_t> kShapes[] = {{2560, 2560}, {2560, 640},  {2560, 6912},
                                                    {6912, 2560}, {1536, 1536}, {4096, 1536},
                                                    {1536, 4096}};
 constexpr int64_t kBatches[] = {1, 8, 32, 128};

@@ -48,6 +48,13 @@ void set_matmul(KernelTable& t, TensorType type, const MatmulKernel& k) {
   t.matmul[type_slot(type_traits(type))] = k;
 }
 
+// A kernel that lost the measurement for the main entry, kept built, tested and benchmarked
+// (KernelTable::alternatives). TQ2_0 (and TQ1_0 repacked to it) by table lookup, T-MAC style
+// (x86/*/matmul_tq2_0_lut.cpp), against multiply-add (matmul_tq2_0.cpp), bench_matmul in one
+// run, 1 thread, cold weights, 2026-11-22 (machine shared, load average 8-10), CPU-time ratio
+// LUT / MAD over the 700M and 2B4T shapes: AVX-512 1.8-2.5x at M = 1, 2.0-3.2x at M = 8..128;
+// AVX2 1.9-2.3x at M = 1, 1.3-1.8x at M = 8..128. No shape where the LUT wins, so
+// multiply-add stays the main entry on both ISAs (docs/BENCHMARKS.md has the tables and why).
 void add_alternative(KernelTable& t, TensorType type, const MatmulKernel& k) {
   if (t.n_matmul_alternatives == kMaxMatmulAlternatives) std::abort();  // raise the maximum
   t.matmul_alternatives[t.n_matmul_alternatives++] = {type, k};

@@ -77,9 +77,9 @@ void build_tables(const uint8_t* xb, BlockTables& t) {
             _mm_set1_epi16(static_cast<short>(pairs[16 + p])), 1);
         const __m256i v0 = _mm256_maddubs_epi16(coef_lo, b);
         const __m256i v1 = _mm256_maddubs_epi16(coef_hi, b);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(t.lut[h][s][p][0]),
-                           _mm256_packus_epi16(_mm256_and_si256(v0, low_byte),
-                                               _mm256_and_si256(v1, low_byte)));
+        _mm256_store_si256(
+            reinterpret_cast<__m256i*>(t.lut[h][s][p][0]),
+            _mm256_packus_epi16(_mm256_and_si256(v0, low_byte), _mm256_and_si256(v1, low_byte)));
         _mm256_store_si256(reinterpret_cast<__m256i*>(t.lut[h][s][p][1]),
                            _mm256_packs_epi16(_mm256_srai_epi16(v0, 8), _mm256_srai_epi16(v1, 8)));
       }
@@ -199,10 +199,10 @@ void tile(const uint8_t* w, size_t w_stride, int n_rows, const TableSource& src,
             const __m256i hi0 = _mm256_shuffle_epi8(load(lut[0][p][1]), n0);
             const __m256i lo1 = _mm256_shuffle_epi8(load(lut[1][p][0]), n1);
             const __m256i hi1 = _mm256_shuffle_epi8(load(lut[1][p][1]), n1);
-            const __m256i lo = _mm256_add_epi16(_mm256_unpacklo_epi8(lo0, hi0),
-                                                _mm256_unpacklo_epi8(lo1, hi1));
-            const __m256i hi = _mm256_add_epi16(_mm256_unpackhi_epi8(lo0, hi0),
-                                                _mm256_unpackhi_epi8(lo1, hi1));
+            const __m256i lo =
+                _mm256_add_epi16(_mm256_unpacklo_epi8(lo0, hi0), _mm256_unpacklo_epi8(lo1, hi1));
+            const __m256i hi =
+                _mm256_add_epi16(_mm256_unpackhi_epi8(lo0, hi0), _mm256_unpackhi_epi8(lo1, hi1));
             const bool first = h == 0 && p == 4 * g;
             lo_rows[g][c] = first ? lo : _mm256_add_epi16(lo_rows[g][c], lo);
             hi_rows[g][c] = first ? hi : _mm256_add_epi16(hi_rows[g][c], hi);

@@ -212,10 +212,10 @@ void tile(const uint8_t* w, size_t w_stride, __mmask16 rows, const TableSource& 
         t[c] = &scratch[c];
       }
     }
-    const __m512i wd16 = _mm512_srli_epi32(
-        _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rows, row_offsets,
-                                    w + wo + kWScaleDword, 1),
-        16);
+    const __m512i wd16 =
+        _mm512_srli_epi32(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rows, row_offsets,
+                                                      w + wo + kWScaleDword, 1),
+                          16);
     const __m512 wd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(wd16));
     __m512 d[C];
 #pragma GCC unroll 16
