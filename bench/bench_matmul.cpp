@@ -1,5 +1,6 @@
 // Matmul kernel microbenchmarks: every weight type with a fast kernel, on every supported ISA
-// table (scalar: decode and M = 8 only), at BitNet b1.58 2B4T shapes, one thread. Weights are cold
+// table (scalar: decode and M = 8 only), plus each table's alternative kernels, at BitNet b1.58
+// 2B4T and 700M shapes, one thread. Weights are cold
 // (rotated through copies larger than the L3 cache) and activations warm, as in decode. Counters:
 // weight bytes read per second (GB/s), weights per second (Gw/s), multiply-adds x 2 per second
 // (GOPS) and the share of a one-thread streaming read (roofline%).
@@ -34,9 +35,11 @@ using tern::kernels::MatmulKernel;
 // one warm copy instead: the kernel's compute ceiling.
 size_t g_cold_bytes = size_t{64} << 20;
 
-// (k, rows) of the 2B4T projections: q/o, k/v, gate/up, down.
-constexpr std::pair<int64_t, int64_t> kShapes[] = {
-    {2560, 2560}, {2560, 640}, {2560, 6912}, {6912, 2560}};
+// (k, rows) of the 2B4T projections: q/o, k/v, gate/up, down; then the 700M shape's (tern synth
+// --shape 700m) q/o, down and gate/up.
+constexpr std::pair<int64_t, int64_t> kShapes[] = {{2560, 2560}, {2560, 640},  {2560, 6912},
+                                                   {6912, 2560}, {1536, 1536}, {4096, 1536},
+                                                   {1536, 4096}};
 constexpr int64_t kBatches[] = {1, 8, 32, 128};
 
 // Bytes per second of a streaming read over 256 MiB, one thread, with the same software prefetch
@@ -115,10 +118,10 @@ Setup make_setup(const TypeTraits& t, const MatmulKernel& mk, int64_t k, int64_t
   return s;
 }
 
-void bench_matmul(benchmark::State& state, const KernelTable* table, TensorType type, int64_t k,
+void bench_matmul(benchmark::State& state, const MatmulKernel* kernel, TensorType type, int64_t k,
                   int64_t rows, int64_t m) {
   const TypeTraits& t = tern::type_traits(type);
-  const MatmulKernel& mk = table->matmul_for(t);
+  const MatmulKernel& mk = *kernel;
   Setup s = make_setup(t, mk, k, rows, m);
   size_t i = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -154,23 +157,29 @@ std::vector<TensorType> fast_types() {
   return out;
 }
 
+void register_kernel(const KernelTable* table, TensorType type, const MatmulKernel* mk) {
+  for (const auto& [k, rows] : kShapes) {
+    for (const int64_t m : kBatches) {
+      // The scalar reference is the specification, not a contender: decode and one batch.
+      if (table->isa == tern::kernels::Isa::kScalar && m > 8) continue;
+      const std::string name = std::string(mk->name) + "/" + std::to_string(k) + "x" +
+                               std::to_string(rows) + "/M" + std::to_string(m);
+      benchmark::RegisterBenchmark(name.c_str(), bench_matmul, mk, type, k, rows, m)
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
+// Each supported table's fast entries, then its alternatives (the candidates that lost, for
+// measuring the choice again).
 void register_all() {
   const std::vector<TensorType> types = fast_types();
   for (tern::kernels::Isa isa : tern::kernels::supported_isas()) {
     const KernelTable* table = tern::kernels::table_for(isa);
     for (const TensorType type : types) {
-      const MatmulKernel& mk = table->matmul_for(tern::type_traits(type));
-      for (const auto& [k, rows] : kShapes) {
-        for (const int64_t m : kBatches) {
-          // The scalar reference is the specification, not a contender: decode and one batch.
-          if (isa == tern::kernels::Isa::kScalar && m > 8) continue;
-          const std::string name = std::string(mk.name) + "/" + std::to_string(k) + "x" +
-                                   std::to_string(rows) + "/M" + std::to_string(m);
-          benchmark::RegisterBenchmark(name.c_str(), bench_matmul, table, type, k, rows, m)
-              ->Unit(benchmark::kMicrosecond);
-        }
-      }
+      register_kernel(table, type, &table->matmul_for(tern::type_traits(type)));
     }
+    for (const auto& alt : table->alternatives()) register_kernel(table, alt.type, &alt.kernel);
   }
 }
 

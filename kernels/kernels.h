@@ -100,6 +100,15 @@ struct MatmulKernel {
   int gemv_row_tile = 1;
 };
 
+// A second kernel for a weight type, next to the table's `matmul` entry (a lookup-table kernel
+// beside a multiply-add one): the candidate that measured slower stays built, tested against the
+// reference and benchmarked, so that the choice can be measured again. The engine never uses it.
+struct MatmulAlternative {
+  TensorType type;
+  MatmulKernel kernel;
+};
+inline constexpr size_t kMaxMatmulAlternatives = 4;
+
 // The instruction sets tern can have kernels for. Order matters: later is better on one machine.
 enum class Isa : uint8_t { kScalar, kNeon, kAvx2, kAvx512 };
 
@@ -123,8 +132,12 @@ struct KernelTable {
   AddLayerNormFn add_layer_norm;
   ActivationFn gelu;
   ActivationFn relu_sqr;
+  // This ISA's own alternatives (not inherited from the lower table); see alternatives().
+  std::array<MatmulAlternative, kMaxMatmulAlternatives> matmul_alternatives{};
+  size_t n_matmul_alternatives = 0;
 
   const MatmulKernel& matmul_for(const TypeTraits& w_type) const;
+  std::span<const MatmulAlternative> alternatives() const;
 };
 
 // The scalar reference table: always built, the specification for every other ISA.

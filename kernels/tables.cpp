@@ -52,6 +52,18 @@ void set_matmul(KernelTable& t, TensorType type, const MatmulKernel& k) {
   t.matmul[type_slot(type_traits(type))] = k;
 }
 
+// A kernel that lost the measurement for the main entry, kept built, tested and benchmarked
+// (KernelTable::alternatives). TQ2_0 (and TQ1_0 repacked to it) by table lookup, T-MAC style
+// (x86/*/matmul_tq2_0_lut.cpp), against multiply-add (matmul_tq2_0.cpp), bench_matmul in one
+// run, 1 thread, cold weights, 2026-11-22 (machine shared, load average 8-10), CPU-time ratio
+// LUT / MAD over the 700M and 2B4T shapes: AVX-512 1.8-2.5x at M = 1, 2.0-3.2x at M = 8..128;
+// AVX2 1.9-2.3x at M = 1, 1.3-1.8x at M = 8..128. No shape where the LUT wins, so
+// multiply-add stays the main entry on both ISAs (docs/BENCHMARKS.md has the tables and why).
+void add_alternative(KernelTable& t, TensorType type, const MatmulKernel& k) {
+  if (t.n_matmul_alternatives == kMaxMatmulAlternatives) std::abort();  // raise the maximum
+  t.matmul_alternatives[t.n_matmul_alternatives++] = {type, k};
+}
+
 KernelTable make_scalar() {
   // Names live as long as the table: "matmul_<w>_<vec_dot_type>__scalar".
   static std::array<std::string, kMaxTensorTypes> names;
@@ -122,6 +134,7 @@ KernelTable make_avx2(const KernelTable& lower) {
   KernelTable t = lower;
   t.isa = Isa::kAvx2;
   t.name = isa_name(Isa::kAvx2);
+  t.n_matmul_alternatives = 0;  // the lower ISA's alternatives are tested with its table
   set_matmul(t, TensorType::TQ2_0,
              {.name = "matmul_tq2_0_q8_K__avx2",
               .fn = avx2::matmul_tq2_0_q8_K,
@@ -146,6 +159,21 @@ KernelTable make_avx2(const KernelTable& lower) {
   t.add_layer_norm = avx2::add_layer_norm;
   t.gelu = avx2::gelu;
   t.relu_sqr = avx2::relu_sqr;
+  // TQ2_0 (and TQ1_0 repacked to it) by table lookup.
+  add_alternative(t, TensorType::TQ2_0,
+                  {.name = "matmul_tq2_0_q8_K__avx2_lut",
+                   .fn = avx2::matmul_tq2_0_q8_K_lut,
+                   .row_tile = avx2::kTq2LutRows,
+                   .col_tile = avx2::kTq2LutCols,
+                   .gemv_row_tile = avx2::kTq2LutRows});
+  add_alternative(t, TensorType::TQ1_0,
+                  {.name = "matmul_tq1_0_q8_K__avx2_lut",
+                   .fn = avx2::matmul_tq2_0_q8_K_lut,
+                   .pack = quant::repack_tq1_0_as_tq2_0,
+                   .packed_row_bytes = tq2_0_row_bytes,
+                   .row_tile = avx2::kTq2LutRows,
+                   .col_tile = avx2::kTq2LutCols,
+                   .gemv_row_tile = avx2::kTq2LutRows});
   return t;
 }
 #endif
@@ -155,6 +183,7 @@ KernelTable make_avx512(const KernelTable& lower) {
   KernelTable t = lower;
   t.isa = Isa::kAvx512;
   t.name = isa_name(Isa::kAvx512);
+  t.n_matmul_alternatives = 0;  // the lower ISA's alternatives are tested with its table
   set_matmul(t, TensorType::TQ2_0,
              {.name = "matmul_tq2_0_q8_K__avx512",
               .fn = avx512::matmul_tq2_0_q8_K,
@@ -179,6 +208,21 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.add_layer_norm = avx512::add_layer_norm;
   t.gelu = avx512::gelu;
   t.relu_sqr = avx512::relu_sqr;
+  // TQ2_0 (and TQ1_0 repacked to it) by table lookup.
+  add_alternative(t, TensorType::TQ2_0,
+                  {.name = "matmul_tq2_0_q8_K__avx512_lut",
+                   .fn = avx512::matmul_tq2_0_q8_K_lut,
+                   .row_tile = avx512::kTq2LutRows,
+                   .col_tile = avx512::kTq2LutCols,
+                   .gemv_row_tile = avx512::kTq2LutRows});
+  add_alternative(t, TensorType::TQ1_0,
+                  {.name = "matmul_tq1_0_q8_K__avx512_lut",
+                   .fn = avx512::matmul_tq2_0_q8_K_lut,
+                   .pack = quant::repack_tq1_0_as_tq2_0,
+                   .packed_row_bytes = tq2_0_row_bytes,
+                   .row_tile = avx512::kTq2LutRows,
+                   .col_tile = avx512::kTq2LutCols,
+                   .gemv_row_tile = avx512::kTq2LutRows});
   return t;
 }
 #endif
@@ -253,6 +297,10 @@ size_t type_slot(const TypeTraits& t) {
 }
 
 }  // namespace detail
+
+std::span<const MatmulAlternative> KernelTable::alternatives() const {
+  return {matmul_alternatives.data(), n_matmul_alternatives};
+}
 
 const KernelTable& scalar_table() {
   static const KernelTable table = detail::make_scalar();

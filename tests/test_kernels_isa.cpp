@@ -288,12 +288,11 @@ std::string compare(const std::vector<float>& want, const std::vector<float>& go
   return s.str();
 }
 
-// One case: the table's entry against the scalar entry of the same type on the same data.
-void check_case(const KernelTable& table, const TypeTraits& t, const Shape& s, WMode wm, XMode xm,
-                uint64_t seed) {
+// One case: a kernel of the table against the scalar entry of the same type on the same data.
+void check_case(const KernelTable& table, const MatmulKernel& fast, const TypeTraits& t,
+                const Shape& s, WMode wm, XMode xm, uint64_t seed) {
   Matrices m;
   if (!make_data(t, s.rows, s.k, s.n_x, wm, xm, seed, m)) return;
-  const MatmulKernel& fast = table.matmul_for(t);
   const MatmulKernel& ref = tern::kernels::scalar_table().matmul_for(t);
   const auto want = run(ref, t, m, s);
   const auto got = run(fast, t, m, s);
@@ -318,14 +317,22 @@ std::vector<int64_t> around(std::initializer_list<int64_t> tiles, std::vector<in
   return extra;
 }
 
-// The entries a table overrides (the rest are the scalar kernel itself).
-std::vector<const TypeTraits*> overridden_types(const KernelTable& table) {
-  std::vector<const TypeTraits*> out;
+// The kernels of a table to test: the entries it overrides (the rest are the scalar kernel
+// itself) and its alternatives.
+struct TableKernel {
+  const TypeTraits* type;
+  const MatmulKernel* kernel;
+};
+std::vector<TableKernel> kernels_to_test(const KernelTable& table) {
+  std::vector<TableKernel> out;
   for (const TypeTraits& t : tern::all_type_traits()) {
     const MatmulKernel& mk = table.matmul_for(t);
     if (mk.fn != nullptr && mk.fn != tern::kernels::scalar_table().matmul_for(t).fn) {
-      out.push_back(&t);
+      out.push_back({&t, &mk});
     }
+  }
+  for (const auto& alt : table.alternatives()) {
+    out.push_back({&tern::type_traits(alt.type), &alt.kernel});
   }
   return out;
 }
@@ -334,8 +341,8 @@ std::vector<const TypeTraits*> overridden_types(const KernelTable& table) {
 
 TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kernels][isa][matmul]") {
   for (const KernelTable* table : fast_tables()) {
-    for (const TypeTraits* t : overridden_types(*table)) {
-      const MatmulKernel& mk = table->matmul_for(*t);
+    for (const auto& [t, kernel] : kernels_to_test(*table)) {
+      const MatmulKernel& mk = *kernel;
       INFO(mk.name);
       const auto row_counts = around({mk.row_tile, mk.gemv_row_tile}, {1, 2, 3});
       const auto batch_sizes = around({mk.col_tile}, {1, 2, 3, 4, 5, 8, 9});
@@ -356,19 +363,27 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
             // Cycle the data modes over the sweep so that every shape class sees several.
             const WMode wm = kWModes[seed % std::size(kWModes)];
             const XMode xm = kXModes[(seed / 3) % std::size(kXModes)];
-            check_case(*table, *t, {rows, k, n_x, 0, rows}, wm, xm, seed);
+            check_case(*table, mk, *t, {rows, k, n_x, 0, rows}, wm, xm, seed);
             // A scheduler's part of the rows: the kernel writes only [r0, r1).
-            if (rows >= 3) check_case(*table, *t, {rows, k, n_x, 1, rows - 1}, wm, xm, seed);
+            if (rows >= 3) check_case(*table, mk, *t, {rows, k, n_x, 1, rows - 1}, wm, xm, seed);
             ++n_cases;
           }
         }
+      }
+      // Rows longer than the per-call stack budgets of the lookup kernels (32 blocks).
+      for (const int64_t n_x : {int64_t{1}, int64_t{mk.col_tile + 1}}) {
+        const int64_t rows = mk.row_tile + 1;
+        check_case(*table, mk, *t, {rows, 40 * tern::kQkK, n_x, 0, rows}, WMode::kRawBytes,
+                   XMode::kRandom, ++seed);
+        check_case(*table, mk, *t, {rows, 40 * tern::kQkK, n_x, 0, rows}, WMode::kRandom,
+                   XMode::kExtremes, ++seed);
       }
       // Every weight mode against every activation mode at one GEMV and one GEMM shape.
       for (const WMode wm : kWModes) {
         for (const XMode xm : kXModes) {
           for (const int64_t n_x : {int64_t{1}, int64_t{mk.col_tile + 1}}) {
             const int64_t rows = 2 * mk.row_tile + 5;
-            check_case(*table, *t, {rows, 3 * tern::kQkK, n_x, 0, rows}, wm, xm, ++seed);
+            check_case(*table, mk, *t, {rows, 3 * tern::kQkK, n_x, 0, rows}, wm, xm, ++seed);
             ++n_cases;
           }
         }
@@ -443,6 +458,16 @@ TEST_CASE("tables form a best-first chain over the scalar reference", "[kernels]
           .append("__");
       CHECK(mk.name.substr(0, prefix.size()) == prefix);
       CHECK((mk.pack == nullptr) == (mk.packed_row_bytes == nullptr));
+    }
+    // Alternatives are named like entries and run types that have a fast kernel.
+    for (const auto& alt : t->alternatives()) {
+      const TypeTraits& tt = tern::type_traits(alt.type);
+      std::string prefix = "matmul_";
+      prefix.append(tt.name).append("_").append(tern::type_traits(tt.vec_dot_type).name);
+      prefix.append("__").append(t->name);
+      CHECK(alt.kernel.name.substr(0, prefix.size()) == prefix);
+      CHECK(alt.kernel.fn != nullptr);
+      CHECK((alt.kernel.pack == nullptr) == (alt.kernel.packed_row_bytes == nullptr));
     }
   }
   // The default choice is the best supported ISA (unless TERN_ISA says otherwise).

@@ -18,6 +18,15 @@ void matmul_tq2_0_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_st
                        int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
                        float* y, int64_t ldy, int64_t r0, int64_t r1);
 
+// "matmul_tq2_0_q8_K__avx512_lut": the same product by table lookup (an alternative entry; the
+// tables of each activation row live on the stack, about 130 KiB).
+void matmul_tq2_0_q8_K_lut(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                           int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                           int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+// Its tile: weight rows per step (one per byte of a 128-bit table lookup), activation rows.
+inline constexpr int kTq2LutRows = 16;
+inline constexpr int kTq2LutCols = 2;
+
 // Q8_0 kernels: register tile for batches, weight rows per step for one activation row.
 inline constexpr int kQ8RowTile = 2;
 inline constexpr int kQ8ColTile = 4;
