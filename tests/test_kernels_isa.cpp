@@ -543,10 +543,10 @@ TEST_CASE("the NEON table runs the sdot kernels exactly where the CPU has dotpro
     return;
   }
   const bool dotprod = tern::kernels::cpu_features().dotprod;
-  const auto types = overridden_types(*neon);
-  CHECK(!types.empty());
-  for (const TypeTraits* t : types) {
-    const std::string_view name = neon->matmul_for(*t).name;
+  const auto kernels = kernels_to_test(*neon);
+  CHECK(!kernels.empty());
+  for (const auto& [t, kernel] : kernels) {
+    const std::string_view name = kernel->name;
     INFO(name << ", CPU features: " << tern::kernels::cpu_features().summary());
     CHECK(name.ends_with("__neon_dotprod") == dotprod);
   }
