@@ -38,6 +38,11 @@ using RopeFn = void (*)(float* x, int64_t n_heads, int64_t head_dim, const float
 // 16-element vectors from the start of the row, with its own exp, and the tail with expf).
 using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64_t n);
 
+// Softmax in place over x[0, n), as llama.cpp's soft_max with a causal mask: the row spans
+// n_span >= n cells, and cells n.. are masked out (-inf: probability 0; they are neither read nor
+// written). ggml sums exp in groups of 16 over the whole span, so the span changes the rounding.
+using SoftmaxFn = void (*)(float* x, int64_t n, int64_t n_span);
+
 // One query head over n_pos cached positions of fp16 keys/values (pos stride in elements):
 // scores = (q16 . k16) * scale, softmax, then out = sum p16 * v16; q and the probabilities are
 // rounded to fp16 as llama.cpp does with an F16 KV cache. `scratch` holds n_pos floats.
@@ -91,6 +96,7 @@ struct KernelTable {
   RmsNormFn rms_norm;
   RopeFn rope;
   SiluMulFn silu_mul;
+  SoftmaxFn softmax;
   AttentionFn attention;
 
   const MatmulKernel& matmul_for(const TypeTraits& w_type) const;

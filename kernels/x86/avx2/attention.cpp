@@ -1,0 +1,243 @@
+// AVX2 attention for one query head over the fp16 KV cache, bit-identical to the scalar reference
+// (kernels/scalar/attention.cpp): scores, softmax (avx2::softmax), weighted sum of V.
+//
+// Theory of operation. As the AVX-512 kernel (kernels/x86/avx512/attention.cpp), with each of the
+// reference's 16-lane accumulators held as two 8-lane registers (lanes 0..7 and 8..15):
+//  - Scores: the lanes run along head_dim; a position's 16 lanes are first folded to 8 (the
+//    reference's first step, hi + lo), then 8 positions finish the tree at once with shuffles.
+//  - Weighted sum: lane l's chain (positions l, l + 16, ...) is one register over 8 head
+//    dimensions; the lanes are accumulated 8 at a time (16 live registers would spill) and the
+//    tree over them is vertical adds.
+// Cells at or past n_pos are zero in the reference and are skipped (they would add +0 to
+// accumulators that are never -0). fp16 conversions use F16C (round to nearest even).
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/avx2/simd.h"
+#include "kernels/x86/intrinsics.h"
+
+namespace tern::kernels::avx2 {
+namespace {
+
+__m256 load_h(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+// The first n < 8 halves of p, zeros after.
+__m256 load_h(const uint16_t* p, int64_t n) {
+  uint16_t tmp[8] = {};
+  std::memcpy(tmp, p, static_cast<size_t>(n) * sizeof(uint16_t));
+  return load_h(tmp);
+}
+
+// f32 -> fp16 -> f32 of the first n elements of x, in place or to y.
+void round_fp16(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256i m = first_lanes(n - i);
+    const __m128i h = _mm256_cvtps_ph(_mm256_maskload_ps(x + i, m), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_maskstore_ps(y + i, m, _mm256_cvtph_ps(h));
+  }
+}
+
+// ---- Scores ----------------------------------------------------------------------------------
+
+// The first step of reduce_add_16 (lanes 8..15 plus lanes 0..7) on the 16 lanes of
+// ggml_vec_dot_f16's vector part over k[0, np), np a multiple of 64, after its four accumulators
+// are combined as (acc0 + acc2) + (acc1 + acc3).
+__m256 lanes_ggml(const uint16_t* k, const float* q16, int64_t np) {
+  __m256 a[4][2];
+  for (auto& aj : a) aj[0] = aj[1] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < np; i += 64) {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      a[j / 2][j % 2] =
+          _mm256_fmadd_ps(load_h(k + i + 8 * j), _mm256_loadu_ps(q16 + i + 8 * j), a[j / 2][j % 2]);
+    }
+  }
+  __m256 h[2];
+  for (int s = 0; s < 2; ++s) {
+    h[s] = _mm256_add_ps(_mm256_add_ps(a[0][s], a[2][s]), _mm256_add_ps(a[1][s], a[3][s]));
+  }
+  return _mm256_add_ps(h[1], h[0]);
+}
+
+// The same for tinyBLAS's single 16-lane accumulator over k[0, n), n a multiple of 16.
+__m256 lanes_sgemm(const uint16_t* k, const float* q16, int64_t n) {
+  __m256 lo = _mm256_setzero_ps(), hi = lo;
+  for (int64_t i = 0; i < n; i += 16) {
+    lo = _mm256_fmadd_ps(load_h(k + i), _mm256_loadu_ps(q16 + i), lo);
+    hi = _mm256_fmadd_ps(load_h(k + i + 8), _mm256_loadu_ps(q16 + i + 8), hi);
+  }
+  return _mm256_add_ps(hi, lo);
+}
+
+// The rest of reduce_add_16 for 8 positions at once (t8[p] from lanes_*); lane p of the result is
+// position p's sum. Each add pairs the lanes the reference pairs: (i + 4, i), then (0, 2) and
+// (1, 3), then the two.
+__m256 reduce_8x8(const __m256 (&t8)[8]) {
+  __m256 u[4];
+  for (int k = 0; k < 4; ++k) {
+    const __m256 a = t8[2 * k], c = t8[2 * k + 1];
+    u[k] = _mm256_add_ps(_mm256_permute2f128_ps(a, c, 0x31), _mm256_permute2f128_ps(a, c, 0x20));
+  }
+  __m256 s[2];
+  for (int k = 0; k < 2; ++k) {
+    const __m256 p = u[2 * k], q = u[2 * k + 1];
+    s[k] = _mm256_add_ps(_mm256_shuffle_ps(p, q, _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm256_shuffle_ps(p, q, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  const __m256 f = _mm256_add_ps(_mm256_shuffle_ps(s[0], s[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm256_shuffle_ps(s[0], s[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  // f[4 * L + e] is position L + 2 * e.
+  return _mm256_permutevar8x32_ps(f, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// s[p] = dot(k16[p], q16) * scale for p in [0, n_pos), 8 positions per step.
+void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos, int64_t hd,
+            bool sgemm, float scale, float* s) {
+  const int64_t np = sgemm ? hd : hd / 64 * 64;
+  const int64_t n_tail = hd - np;  // ggml_vec_dot_f16's double tail, < 64
+  const __m256 vscale = _mm256_set1_ps(scale);
+  for (int64_t p0 = 0; p0 < n_pos; p0 += 8) {
+    const int64_t cnt = n_pos - p0 < 8 ? n_pos - p0 : 8;
+    __m256 t8[8];
+    for (int l = 0; l < 8; ++l) {
+      if (l >= cnt) {
+        t8[l] = _mm256_setzero_ps();
+        continue;
+      }
+      const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride;
+      t8[l] = sgemm ? lanes_sgemm(kp, q16, hd) : lanes_ggml(kp, q16, np);
+    }
+    __m256 r = reduce_8x8(t8);
+    if (n_tail > 0) {
+      // The products are exact in f32; each position's double sum runs in element order.
+      alignas(32) float prod[8][64];
+      alignas(32) float rr[8];
+      _mm256_store_ps(rr, r);
+      double sum[8];
+      for (int l = 0; l < cnt; ++l) {
+        const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride + np;
+        for (int64_t i = 0; i < n_tail; i += 8) {
+          const __m256 kv = n_tail - i >= 8 ? load_h(kp + i) : load_h(kp + i, n_tail - i);
+          const __m256 qv = _mm256_maskload_ps(q16 + np + i, first_lanes(n_tail - i));
+          _mm256_store_ps(prod[l] + i, _mm256_mul_ps(kv, qv));
+        }
+        sum[l] = static_cast<double>(rr[l]);
+      }
+      for (int64_t i = 0; i < n_tail; ++i) {
+        for (int l = 0; l < cnt; ++l) sum[l] += static_cast<double>(prod[l][i]);
+      }
+      for (int l = 0; l < cnt; ++l) rr[l] = static_cast<float>(sum[l]);
+      r = _mm256_load_ps(rr);
+    }
+    _mm256_maskstore_ps(s + p0, first_lanes(cnt), _mm256_mul_ps(r, vscale));
+  }
+}
+
+// ---- Weighted sum of V ------------------------------------------------------------------------
+
+// Loads 8 head dimensions of one cached position (the first `width` of them when Partial).
+template <bool Partial>
+__m256 v_row(const uint16_t* v, size_t v_stride, int64_t p, int64_t width) {
+  const uint16_t* vp = v + static_cast<size_t>(p) * v_stride;
+  return Partial ? load_h(vp, width) : load_h(vp);
+}
+
+// a[l] = fma(v16[p], p16[p], a[l]) for p = first + l + stride * t below `end`, l < 8.
+template <bool Partial>
+void accumulate(__m256 (&a)[8], const uint16_t* v, size_t v_stride, const float* p16, int64_t first,
+                int64_t stride, int64_t end, int64_t width) {
+  int64_t p0 = first;
+  for (; p0 + 8 <= end; p0 += stride) {
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; ++l) {
+      a[l] = _mm256_fmadd_ps(v_row<Partial>(v, v_stride, p0 + l, width),
+                             _mm256_set1_ps(p16[p0 + l]), a[l]);
+    }
+  }
+  for (int l = 0; p0 + l < end; ++l) {
+    a[l] = _mm256_fmadd_ps(v_row<Partial>(v, v_stride, p0 + l, width), _mm256_set1_ps(p16[p0 + l]),
+                           a[l]);
+  }
+}
+
+// Lane l's chains (positions first + l + stride * t, l < 16), 8 lanes per pass.
+template <bool Partial>
+void lane_chains(__m256 (&a)[16], const uint16_t* v, size_t v_stride, const float* p16,
+                 int64_t first, int64_t stride, int64_t end, int64_t width) {
+  for (int h = 0; h < 2; ++h) {
+    __m256 part[8];
+    for (auto& x : part) x = _mm256_setzero_ps();
+    accumulate<Partial>(part, v, v_stride, p16, first + 8 * h, stride, end, width);
+    for (int l = 0; l < 8; ++l) a[8 * h + l] = part[l];
+  }
+}
+
+// reduce_add_16 across 16 registers, lane by lane.
+__m256 reduce_lanes(const __m256 (&a)[16]) {
+  __m256 t8[8];
+  for (int i = 0; i < 8; ++i) t8[i] = _mm256_add_ps(a[i + 8], a[i]);
+  __m256 t4[4];
+  for (int i = 0; i < 4; ++i) t4[i] = _mm256_add_ps(t8[i + 4], t8[i]);
+  return _mm256_add_ps(_mm256_add_ps(t4[0], t4[2]), _mm256_add_ps(t4[1], t4[3]));
+}
+
+template <bool Partial>
+__m256 weighted_chunk(const uint16_t* v, size_t v_stride, const float* p16, int64_t n_pos,
+                      int64_t n_kv, bool sgemm, int64_t width) {
+  if (sgemm) {
+    __m256 a[16];
+    lane_chains<Partial>(a, v, v_stride, p16, 0, 16, n_pos, width);
+    return reduce_lanes(a);
+  }
+  // ggml_vec_dot_f16 over n_kv cells: cell p of the vector part [0, np) goes to accumulator
+  // (p / 16) % 4, lane p % 16; the four are combined as (acc0 + acc2) + (acc1 + acc3) lane by lane.
+  const int64_t np = n_kv / 64 * 64;
+  const int64_t end = n_pos < np ? n_pos : np;
+  __m256 acc[4][16];
+  for (int j = 0; j < 4; ++j)
+    lane_chains<Partial>(acc[j], v, v_stride, p16, 16 * j, 64, end, width);
+  __m256 e[16];
+  for (int l = 0; l < 16; ++l) {
+    e[l] = _mm256_add_ps(_mm256_add_ps(acc[0][l], acc[2][l]), _mm256_add_ps(acc[1][l], acc[3][l]));
+  }
+  const __m256 r = reduce_lanes(e);
+  if (n_pos <= np) return r;
+  // The double tail, in cell order; each product is exact in f32.
+  __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(r));
+  __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1));
+  for (int64_t p = np; p < n_pos; ++p) {
+    const __m256 pr = _mm256_mul_ps(v_row<Partial>(v, v_stride, p, width), _mm256_set1_ps(p16[p]));
+    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(pr)));
+    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(pr, 1)));
+  }
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+}
+
+}  // namespace
+
+void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uint16_t* v,
+               size_t v_pos_stride, int64_t n_pos, int64_t n_kv, int64_t n_batch, int64_t head_dim,
+               float scale, float* out, float* scratch) {
+  // q rounded to fp16, kept in `out` until the weighted sum overwrites it.
+  round_fp16(q, out, head_dim);
+  const bool kq_sgemm = n_batch >= 2 && head_dim % 16 == 0 && n_kv % 4 == 0;
+  scores(out, k, k_pos_stride, n_pos, head_dim, kq_sgemm, scale, scratch);
+
+  softmax(scratch, n_pos, n_kv);
+  round_fp16(scratch, scratch, n_pos);
+
+  const bool kqv_sgemm = n_batch >= 2 && head_dim % 4 == 0 && n_kv % 16 == 0;
+  for (int64_t d = 0; d < head_dim; d += 8) {
+    const int64_t width = head_dim - d < 8 ? head_dim - d : 8;
+    const __m256 r =
+        width == 8
+            ? weighted_chunk<false>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, 8)
+            : weighted_chunk<true>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, width);
+    _mm256_maskstore_ps(out + d, first_lanes(width), r);
+  }
+}
+
+}  // namespace tern::kernels::avx2

@@ -1,0 +1,230 @@
+// AVX-512 attention for one query head over the fp16 KV cache, bit-identical to the scalar
+// reference (kernels/scalar/attention.cpp): scores, softmax (avx512::softmax), weighted sum of V.
+//
+// Theory of operation. The reference is a set of dot products, each with a fixed association
+// (quant/float_dot.h): 16 lanes (64 for ggml_vec_dot_f16: four accumulators of 16), each an FMA
+// chain in element order, then a fixed tree over the lanes, then (ggml only) a double tail in
+// element order. Any schedule that computes every lane's chain and then the same tree gives the
+// same bits, so this kernel picks the one that fits the data layout:
+//  - Scores (q16 . k16 per cached position): the lanes run along head_dim, which is contiguous in
+//    K, so each position is a few 16-wide FMAs; the tree over the 16 lanes is done for 16
+//    positions at once with shuffles (each add combines the same two lanes as the reference).
+//  - Weighted sum (p16 . v16 per head dimension): the lanes run along positions, and V is
+//    position-major, so lane l's chain (positions l, l + 16, ...) is one register holding that
+//    chain for 16 head dimensions; the tree over the lanes becomes vertical adds of registers.
+// Cells at or past n_pos are zero in the reference: they would add +0 to accumulators that are
+// never -0, so they are skipped. fp16 conversions use F16C/AVX-512 cvtph (round to nearest even,
+// as the reference; only NaN payloads could differ, and the cache holds none).
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/x86/avx512/avx512.h"
+#include "kernels/x86/avx512/simd.h"
+#include "kernels/x86/intrinsics.h"
+
+namespace tern::kernels::avx512 {
+namespace {
+
+__m512 load_h(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+__m512 load_h(const uint16_t* p, __mmask16 m) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+// ---- Scores ----------------------------------------------------------------------------------
+
+// The 16 lanes of ggml_vec_dot_f16's vector part over k[0, np) (np a multiple of 64), with its
+// four accumulators already combined: (acc0 + acc2) + (acc1 + acc3).
+__m512 lanes_ggml(const uint16_t* k, const float* q16, int64_t np) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i < np; i += 64) {
+    a0 = _mm512_fmadd_ps(load_h(k + i), _mm512_loadu_ps(q16 + i), a0);
+    a1 = _mm512_fmadd_ps(load_h(k + i + 16), _mm512_loadu_ps(q16 + i + 16), a1);
+    a2 = _mm512_fmadd_ps(load_h(k + i + 32), _mm512_loadu_ps(q16 + i + 32), a2);
+    a3 = _mm512_fmadd_ps(load_h(k + i + 48), _mm512_loadu_ps(q16 + i + 48), a3);
+  }
+  return _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+}
+
+// The 16 lanes of tinyBLAS's single accumulator over k[0, n), n a multiple of 16.
+__m512 lanes_sgemm(const uint16_t* k, const float* q16, int64_t n) {
+  __m512 a = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16)
+    a = _mm512_fmadd_ps(load_h(k + i), _mm512_loadu_ps(q16 + i), a);
+  return a;
+}
+
+// reduce_add_16 of 16 vectors at once; lane p of the result is v[p]'s sum. Each add pairs the
+// lanes the reference pairs: (i + 8, i), then (i + 4, i), then (0, 2) and (1, 3), then the two.
+__m512 reduce_16x16(const __m512 (&v)[16]) {
+  __m512 w[8];
+  for (int k = 0; k < 8; ++k) {
+    const __m512 a = v[2 * k], b = v[2 * k + 1];
+    w[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)),
+                         _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)));
+  }
+  __m512 u[4];
+  for (int k = 0; k < 4; ++k) {
+    const __m512 a = w[2 * k], c = w[2 * k + 1];
+    u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a, c, _MM_SHUFFLE(3, 1, 3, 1)),
+                         _mm512_shuffle_f32x4(a, c, _MM_SHUFFLE(2, 0, 2, 0)));
+  }
+  __m512 s[2];
+  for (int k = 0; k < 2; ++k) {
+    const __m512 p = u[2 * k], q = u[2 * k + 1];
+    s[k] = _mm512_add_ps(_mm512_shuffle_ps(p, q, _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(p, q, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  const __m512 f = _mm512_add_ps(_mm512_shuffle_ps(s[0], s[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_ps(s[0], s[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  // f[4 * L + e] is position L + 4 * e.
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(idx, f);
+}
+
+// s[p] = dot(k16[p], q16) * scale for p in [0, n_pos), 16 positions per step.
+void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos, int64_t hd,
+            bool sgemm, float scale, float* s) {
+  const int64_t np = sgemm ? hd : hd / 64 * 64;
+  const int64_t n_tail = hd - np;  // ggml_vec_dot_f16's double tail, < 64
+  const __m512 vscale = _mm512_set1_ps(scale);
+  for (int64_t p0 = 0; p0 < n_pos; p0 += 16) {
+    const int64_t cnt = n_pos - p0 < 16 ? n_pos - p0 : 16;
+    __m512 v[16];
+    for (int l = 0; l < 16; ++l) {
+      if (l >= cnt) {
+        v[l] = _mm512_setzero_ps();
+        continue;
+      }
+      const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride;
+      v[l] = sgemm ? lanes_sgemm(kp, q16, hd) : lanes_ggml(kp, q16, np);
+    }
+    __m512 r = reduce_16x16(v);
+    if (n_tail > 0) {
+      // The products are exact in f32; each position's double sum runs in element order.
+      alignas(64) float prod[16][64];
+      alignas(64) float rr[16];
+      _mm512_store_ps(rr, r);
+      double sum[16];
+      for (int l = 0; l < cnt; ++l) {
+        const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride;
+        for (int64_t i = 0; i < n_tail; i += 16) {
+          const __mmask16 m = first_lanes(n_tail - i);
+          const __m512 pr =
+              _mm512_mul_ps(load_h(kp + np + i, m), _mm512_maskz_loadu_ps(m, q16 + np + i));
+          _mm512_store_ps(prod[l] + i, pr);
+        }
+        sum[l] = static_cast<double>(rr[l]);
+      }
+      for (int64_t i = 0; i < n_tail; ++i) {
+        for (int l = 0; l < cnt; ++l) sum[l] += static_cast<double>(prod[l][i]);
+      }
+      for (int l = 0; l < cnt; ++l) rr[l] = static_cast<float>(sum[l]);
+      r = _mm512_load_ps(rr);
+    }
+    _mm512_mask_storeu_ps(s + p0, first_lanes(cnt), _mm512_mul_ps(r, vscale));
+  }
+}
+
+// ---- Weighted sum of V ------------------------------------------------------------------------
+
+// a[l] = fma(v16[p], p16[p], a[l]) for p = first + l + stride * t below `end`, over the head
+// dimensions of one chunk (lanes of m when Masked).
+template <bool Masked>
+void accumulate(__m512 (&a)[16], const uint16_t* v, size_t v_stride, const float* p16,
+                int64_t first, int64_t stride, int64_t end, __mmask16 m) {
+  const auto row = [&](int64_t p) {
+    const uint16_t* vp = v + static_cast<size_t>(p) * v_stride;
+    return Masked ? load_h(vp, m) : load_h(vp);
+  };
+  int64_t p0 = first;
+  for (; p0 + 16 <= end; p0 += stride) {
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; ++l) {
+      a[l] = _mm512_fmadd_ps(row(p0 + l), _mm512_set1_ps(p16[p0 + l]), a[l]);
+    }
+  }
+  for (int l = 0; p0 + l < end; ++l) {
+    a[l] = _mm512_fmadd_ps(row(p0 + l), _mm512_set1_ps(p16[p0 + l]), a[l]);
+  }
+}
+
+// reduce_add_16 across 16 registers, lane by lane.
+__m512 reduce_lanes(const __m512 (&a)[16]) {
+  __m512 t8[8];
+  for (int i = 0; i < 8; ++i) t8[i] = _mm512_add_ps(a[i + 8], a[i]);
+  __m512 t4[4];
+  for (int i = 0; i < 4; ++i) t4[i] = _mm512_add_ps(t8[i + 4], t8[i]);
+  return _mm512_add_ps(_mm512_add_ps(t4[0], t4[2]), _mm512_add_ps(t4[1], t4[3]));
+}
+
+template <bool Masked>
+__m512 weighted_chunk(const uint16_t* v, size_t v_stride, const float* p16, int64_t n_pos,
+                      int64_t n_kv, bool sgemm, __mmask16 m) {
+  if (sgemm) {
+    __m512 a[16];
+    for (auto& x : a) x = _mm512_setzero_ps();
+    accumulate<Masked>(a, v, v_stride, p16, 0, 16, n_pos, m);
+    return reduce_lanes(a);
+  }
+  // ggml_vec_dot_f16 over n_kv cells: cell p of the vector part [0, np) goes to accumulator
+  // (p / 16) % 4, lane p % 16; the four are combined as (acc0 + acc2) + (acc1 + acc3) lane by lane.
+  const int64_t np = n_kv / 64 * 64;
+  const int64_t end = n_pos < np ? n_pos : np;
+  __m512 acc[4][16];
+  for (int j = 0; j < 4; ++j) {
+    for (auto& x : acc[j]) x = _mm512_setzero_ps();
+    accumulate<Masked>(acc[j], v, v_stride, p16, 16 * j, 64, end, m);
+  }
+  __m512 e[16];
+  for (int l = 0; l < 16; ++l) {
+    e[l] = _mm512_add_ps(_mm512_add_ps(acc[0][l], acc[2][l]), _mm512_add_ps(acc[1][l], acc[3][l]));
+  }
+  const __m512 r = reduce_lanes(e);
+  if (n_pos <= np) return r;
+  // The double tail, in cell order; each product is exact in f32.
+  __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
+  __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1));
+  for (int64_t p = np; p < n_pos; ++p) {
+    const uint16_t* vp = v + static_cast<size_t>(p) * v_stride;
+    const __m512 pr = _mm512_mul_ps(Masked ? load_h(vp, m) : load_h(vp), _mm512_set1_ps(p16[p]));
+    lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(pr)));
+    hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(pr, 1)));
+  }
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+}
+
+}  // namespace
+
+void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uint16_t* v,
+               size_t v_pos_stride, int64_t n_pos, int64_t n_kv, int64_t n_batch, int64_t head_dim,
+               float scale, float* out, float* scratch) {
+  // q rounded to fp16, kept in `out` until the weighted sum overwrites it.
+  for (int64_t d = 0; d < head_dim; d += 16) {
+    const __mmask16 m = first_lanes(head_dim - d);
+    const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, q + d), _MM_FROUND_TO_NEAREST_INT);
+    _mm512_mask_storeu_ps(out + d, m, _mm512_cvtph_ps(h));
+  }
+  const bool kq_sgemm = n_batch >= 2 && head_dim % 16 == 0 && n_kv % 4 == 0;
+  scores(out, k, k_pos_stride, n_pos, head_dim, kq_sgemm, scale, scratch);
+
+  softmax(scratch, n_pos, n_kv);
+  for (int64_t p = 0; p < n_pos; p += 16) {
+    const __mmask16 m = first_lanes(n_pos - p);
+    const __m256i h =
+        _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, scratch + p), _MM_FROUND_TO_NEAREST_INT);
+    _mm512_mask_storeu_ps(scratch + p, m, _mm512_cvtph_ps(h));
+  }
+
+  const bool kqv_sgemm = n_batch >= 2 && head_dim % 4 == 0 && n_kv % 16 == 0;
+  for (int64_t d = 0; d < head_dim; d += 16) {
+    const __mmask16 m = first_lanes(head_dim - d);
+    const __m512 r =
+        m == 0xffff ? weighted_chunk<false>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, m)
+                    : weighted_chunk<true>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, m);
+    _mm512_mask_storeu_ps(out + d, m, r);
+  }
+}
+
+}  // namespace tern::kernels::avx512
