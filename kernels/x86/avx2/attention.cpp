@@ -112,11 +112,9 @@ void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos,
     }
     __m256 r = reduce_8x8(t8);
     if (n_tail > 0) {
-      // The products are exact in f32; each position's double sum runs in element order.
+      // The products are exact in f32; each position's double sum runs in element order, the 8
+      // positions side by side (a gather per element reads one column of the products).
       alignas(32) float prod[8][64];
-      alignas(32) float rr[8];
-      _mm256_store_ps(rr, r);
-      double sum[8];
       for (int l = 0; l < cnt; ++l) {
         const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride + np;
         for (int64_t i = 0; i < n_tail; i += 8) {
@@ -124,13 +122,17 @@ void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos,
           const __m256 qv = _mm256_maskload_ps(q16 + np + i, first_lanes(n_tail - i));
           _mm256_store_ps(prod[l] + i, _mm256_mul_ps(kv, qv));
         }
-        sum[l] = static_cast<double>(rr[l]);
       }
+      const __m256 mp = _mm256_castsi256_ps(first_lanes(cnt));
+      const __m256i column = _mm256_setr_epi32(0, 64, 128, 192, 256, 320, 384, 448);
+      __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(r));
+      __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1));
       for (int64_t i = 0; i < n_tail; ++i) {
-        for (int l = 0; l < cnt; ++l) sum[l] += static_cast<double>(prod[l][i]);
+        const __m256 c = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), prod[0] + i, column, mp, 4);
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(c)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(c, 1)));
       }
-      for (int l = 0; l < cnt; ++l) rr[l] = static_cast<float>(sum[l]);
-      r = _mm256_load_ps(rr);
+      r = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
     }
     _mm256_maskstore_ps(s + p0, first_lanes(cnt), _mm256_mul_ps(r, vscale));
   }
@@ -196,12 +198,22 @@ __m256 weighted_chunk(const uint16_t* v, size_t v_stride, const float* p16, int6
   // (p / 16) % 4, lane p % 16; the four are combined as (acc0 + acc2) + (acc1 + acc3) lane by lane.
   const int64_t np = n_kv / 64 * 64;
   const int64_t end = n_pos < np ? n_pos : np;
+  // Accumulators no cell reaches stay +0, and x + +0 is x for every x but -0, which no FMA chain
+  // from +0 produces: they are left out of the combination.
+  const int n_acc = end >= 64 ? 4 : static_cast<int>((end + 15) / 16);
   __m256 acc[4][16];
-  for (int j = 0; j < 4; ++j)
-    lane_chains<Partial>(acc[j], v, v_stride, p16, 16 * j, 64, end, width);
+  for (int j = 0; j < 4; ++j) {
+    if (j < n_acc) {
+      lane_chains<Partial>(acc[j], v, v_stride, p16, 16 * j, 64, end, width);
+    } else {
+      for (auto& x : acc[j]) x = _mm256_setzero_ps();
+    }
+  }
   __m256 e[16];
   for (int l = 0; l < 16; ++l) {
-    e[l] = _mm256_add_ps(_mm256_add_ps(acc[0][l], acc[2][l]), _mm256_add_ps(acc[1][l], acc[3][l]));
+    const __m256 c = n_acc > 2 ? _mm256_add_ps(acc[0][l], acc[2][l]) : acc[0][l];
+    const __m256 d = n_acc > 3 ? _mm256_add_ps(acc[1][l], acc[3][l]) : acc[1][l];
+    e[l] = n_acc > 1 ? _mm256_add_ps(c, d) : c;
   }
   const __m256 r = reduce_lanes(e);
   if (n_pos <= np) return r;

@@ -102,26 +102,29 @@ void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos,
     }
     __m512 r = reduce_16x16(v);
     if (n_tail > 0) {
-      // The products are exact in f32; each position's double sum runs in element order.
+      // The products are exact in f32; each position's double sum runs in element order, the 16
+      // positions side by side (a gather per element reads one column of the products).
       alignas(64) float prod[16][64];
-      alignas(64) float rr[16];
-      _mm512_store_ps(rr, r);
-      double sum[16];
+      const __mmask16 mp = first_lanes(cnt);
       for (int l = 0; l < cnt; ++l) {
-        const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride;
+        const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride + np;
         for (int64_t i = 0; i < n_tail; i += 16) {
           const __mmask16 m = first_lanes(n_tail - i);
-          const __m512 pr =
-              _mm512_mul_ps(load_h(kp + np + i, m), _mm512_maskz_loadu_ps(m, q16 + np + i));
-          _mm512_store_ps(prod[l] + i, pr);
+          _mm512_store_ps(prod[l] + i,
+                          _mm512_mul_ps(load_h(kp + i, m), _mm512_maskz_loadu_ps(m, q16 + np + i)));
         }
-        sum[l] = static_cast<double>(rr[l]);
       }
+      const __m512i column = _mm512_mullo_epi32(
+          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+          _mm512_set1_epi32(64));
+      __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
+      __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1));
       for (int64_t i = 0; i < n_tail; ++i) {
-        for (int l = 0; l < cnt; ++l) sum[l] += static_cast<double>(prod[l][i]);
+        const __m512 c = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mp, column, prod[0] + i, 4);
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(c)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(c, 1)));
       }
-      for (int l = 0; l < cnt; ++l) rr[l] = static_cast<float>(sum[l]);
-      r = _mm512_load_ps(rr);
+      r = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
     }
     _mm512_mask_storeu_ps(s + p0, first_lanes(cnt), _mm512_mul_ps(r, vscale));
   }
@@ -172,14 +175,19 @@ __m512 weighted_chunk(const uint16_t* v, size_t v_stride, const float* p16, int6
   // (p / 16) % 4, lane p % 16; the four are combined as (acc0 + acc2) + (acc1 + acc3) lane by lane.
   const int64_t np = n_kv / 64 * 64;
   const int64_t end = n_pos < np ? n_pos : np;
+  // Accumulators no cell reaches stay +0, and x + +0 is x for every x but -0, which no FMA chain
+  // from +0 produces: they are left out of the combination.
+  const int n_acc = end >= 64 ? 4 : static_cast<int>((end + 15) / 16);
   __m512 acc[4][16];
   for (int j = 0; j < 4; ++j) {
     for (auto& x : acc[j]) x = _mm512_setzero_ps();
-    accumulate<Masked>(acc[j], v, v_stride, p16, 16 * j, 64, end, m);
+    if (j < n_acc) accumulate<Masked>(acc[j], v, v_stride, p16, 16 * j, 64, end, m);
   }
   __m512 e[16];
   for (int l = 0; l < 16; ++l) {
-    e[l] = _mm512_add_ps(_mm512_add_ps(acc[0][l], acc[2][l]), _mm512_add_ps(acc[1][l], acc[3][l]));
+    const __m512 c = n_acc > 2 ? _mm512_add_ps(acc[0][l], acc[2][l]) : acc[0][l];
+    const __m512 d = n_acc > 3 ? _mm512_add_ps(acc[1][l], acc[3][l]) : acc[1][l];
+    e[l] = n_acc > 1 ? _mm512_add_ps(c, d) : c;
   }
   const __m512 r = reduce_lanes(e);
   if (n_pos <= np) return r;
