@@ -548,6 +548,43 @@ TEST_CASE("every ISA's rms_norm, silu_mul and softmax give the scalar reference'
   }
 }
 
+// ggml_v_expf's edges, through SiLU (exp(-g)): a dense sweep of g over [-140, 140] reaches every
+// exponent n = round(-g / ln 2) up to the |n| > 192 cut, subnormal results (n below -126), and
+// n = 128 with a mantissa below 1 (a finite result past 2^127).
+TEST_CASE("every ISA's ggml_v_expf matches the reference over its whole range",
+          "[kernels][isa][elementwise]") {
+  const KernelTable& ref = tern::kernels::scalar_table();
+  const int64_t n = int64_t{1} << 17;
+  std::vector<float> gate(static_cast<size_t>(n)), up(gate.size(), 1.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    gate[static_cast<size_t>(i)] = -140.0f + 280.0f * static_cast<float>(i) / static_cast<float>(n);
+  }
+  std::vector<float> want(gate.size()), got(gate.size());
+  ref.silu_mul(gate.data(), up.data(), want.data(), n);
+  for (const KernelTable* table : fast_tables()) {
+    table->silu_mul(gate.data(), up.data(), got.data(), n);
+    check_same(want, got, "silu_mul", *table, "sweep of [-140, 140]");
+  }
+  // Softmax stores exp(x - max) itself (scaled by about 1/7 here): rows falling from 0 to -150,
+  // shifted by a fraction of a step between rows, reach the subnormal results and the n < -192 cut.
+  const int64_t len = 4096;
+  for (int shift = 0; shift < 8; ++shift) {
+    std::vector<float> row(static_cast<size_t>(len));
+    for (int64_t i = 0; i < len; ++i) {
+      row[static_cast<size_t>(i)] = -150.0f *
+                                    (static_cast<float>(i) + 0.125f * static_cast<float>(shift)) /
+                                    static_cast<float>(len);
+    }
+    std::vector<float> want_row = row;
+    ref.softmax(want_row.data(), len, len);
+    for (const KernelTable* table : fast_tables()) {
+      std::vector<float> got_row = row;
+      table->softmax(got_row.data(), len, len);
+      check_same(want_row, got_row, "softmax", *table, "falling row " + std::to_string(shift));
+    }
+  }
+}
+
 TEST_CASE("every ISA's rope gives the scalar reference's bits", "[kernels][isa][elementwise]") {
   const KernelTable& ref = tern::kernels::scalar_table();
   for (const KernelTable* table : fast_tables()) {
