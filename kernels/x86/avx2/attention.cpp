@@ -186,6 +186,39 @@ __m256 reduce_lanes(const __m256 (&a)[16]) {
   return _mm256_add_ps(_mm256_add_ps(t4[0], t4[2]), _mm256_add_ps(t4[1], t4[3]));
 }
 
+// ggml_vec_dot_f16's double tail over cells [np, n_pos), in cell order, added to the vector parts
+// already in out[d0, d0 + 8 * NCH) (each product is exact in f32). NCH chunks at once keep 2 * NCH
+// independent add chains in flight.
+template <int NCH>
+void double_tail(const uint16_t* v, size_t v_stride, const float* p16, int64_t np, int64_t n_pos,
+                 int64_t hd, int64_t d0, float* out) {
+  int64_t width[NCH];
+  __m256d s[NCH][2];
+  for (int c = 0; c < NCH; ++c) {
+    width[c] = hd - d0 - 8 * c < 8 ? hd - d0 - 8 * c : 8;
+    const __m256 r = _mm256_maskload_ps(out + d0 + 8 * c, first_lanes(width[c]));
+    s[c][0] = _mm256_cvtps_pd(_mm256_castps256_ps128(r));
+    s[c][1] = _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1));
+  }
+  for (int64_t p = np; p < n_pos; ++p) {
+    const uint16_t* vp = v + static_cast<size_t>(p) * v_stride + d0;
+    const __m256 bp = _mm256_set1_ps(p16[p]);
+    for (int c = 0; c < NCH; ++c) {
+      const __m256 x = width[c] == 8 ? load_h(vp + 8 * c) : load_h(vp + 8 * c, width[c]);
+      const __m256 pr = _mm256_mul_ps(x, bp);
+      s[c][0] = _mm256_add_pd(s[c][0], _mm256_cvtps_pd(_mm256_castps256_ps128(pr)));
+      s[c][1] = _mm256_add_pd(s[c][1], _mm256_cvtps_pd(_mm256_extractf128_ps(pr, 1)));
+    }
+  }
+  for (int c = 0; c < NCH; ++c) {
+    const __m256 r = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(s[c][0])),
+                                          _mm256_cvtpd_ps(s[c][1]), 1);
+    _mm256_maskstore_ps(out + d0 + 8 * c, first_lanes(width[c]), r);
+  }
+}
+
+// The weighted sum's vector part (everything for tinyBLAS) for 8 head dimensions (the first
+// `width` when Partial).
 template <bool Partial>
 __m256 weighted_chunk(const uint16_t* v, size_t v_stride, const float* p16, int64_t n_pos,
                       int64_t n_kv, bool sgemm, int64_t width) {
@@ -215,17 +248,7 @@ __m256 weighted_chunk(const uint16_t* v, size_t v_stride, const float* p16, int6
     const __m256 d = n_acc > 3 ? _mm256_add_ps(acc[1][l], acc[3][l]) : acc[1][l];
     e[l] = n_acc > 1 ? _mm256_add_ps(c, d) : c;
   }
-  const __m256 r = reduce_lanes(e);
-  if (n_pos <= np) return r;
-  // The double tail, in cell order; each product is exact in f32.
-  __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(r));
-  __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1));
-  for (int64_t p = np; p < n_pos; ++p) {
-    const __m256 pr = _mm256_mul_ps(v_row<Partial>(v, v_stride, p, width), _mm256_set1_ps(p16[p]));
-    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(pr)));
-    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(pr, 1)));
-  }
-  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+  return reduce_lanes(e);  // double_tail adds cells np.. (n_pos > np)
 }
 
 }  // namespace
@@ -249,6 +272,24 @@ void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uin
             ? weighted_chunk<false>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, 8)
             : weighted_chunk<true>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, width);
     _mm256_maskstore_ps(out + d, first_lanes(width), r);
+  }
+  const int64_t np = n_kv / 64 * 64;
+  if (kqv_sgemm || n_pos <= np) return;
+  for (int64_t d0 = 0; d0 < head_dim; d0 += 32) {
+    switch ((head_dim - d0 + 7) / 8) {
+      case 1:
+        double_tail<1>(v, v_pos_stride, scratch, np, n_pos, head_dim, d0, out);
+        break;
+      case 2:
+        double_tail<2>(v, v_pos_stride, scratch, np, n_pos, head_dim, d0, out);
+        break;
+      case 3:
+        double_tail<3>(v, v_pos_stride, scratch, np, n_pos, head_dim, d0, out);
+        break;
+      default:
+        double_tail<4>(v, v_pos_stride, scratch, np, n_pos, head_dim, d0, out);
+        break;
+    }
   }
 }
 

@@ -162,6 +162,38 @@ __m512 reduce_lanes(const __m512 (&a)[16]) {
   return _mm512_add_ps(_mm512_add_ps(t4[0], t4[2]), _mm512_add_ps(t4[1], t4[3]));
 }
 
+// ggml_vec_dot_f16's double tail over cells [np, n_pos), in cell order, added to the vector parts
+// already in out[d0, d0 + 16 * NCH) (each product is exact in f32). NCH chunks at once keep 2 * NCH
+// independent add chains in flight.
+template <int NCH>
+void double_tail(const uint16_t* v, size_t v_stride, const float* p16, int64_t np, int64_t n_pos,
+                 int64_t hd, int64_t d0, float* out) {
+  __mmask16 m[NCH];
+  __m512d s[NCH][2];
+  for (int c = 0; c < NCH; ++c) {
+    m[c] = first_lanes(hd - d0 - 16 * c);
+    const __m512 r = _mm512_maskz_loadu_ps(m[c], out + d0 + 16 * c);
+    s[c][0] = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
+    s[c][1] = _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1));
+  }
+  for (int64_t p = np; p < n_pos; ++p) {
+    const uint16_t* vp = v + static_cast<size_t>(p) * v_stride + d0;
+    const __m512 bp = _mm512_set1_ps(p16[p]);
+    for (int c = 0; c < NCH; ++c) {
+      const __m512 pr = _mm512_mul_ps(load_h(vp + 16 * c, m[c]), bp);
+      s[c][0] = _mm512_add_pd(s[c][0], _mm512_cvtps_pd(_mm512_castps512_ps256(pr)));
+      s[c][1] = _mm512_add_pd(s[c][1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(pr, 1)));
+    }
+  }
+  for (int c = 0; c < NCH; ++c) {
+    const __m512 r = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(s[c][0])),
+                                        _mm512_cvtpd_ps(s[c][1]), 1);
+    _mm512_mask_storeu_ps(out + d0 + 16 * c, m[c], r);
+  }
+}
+
+// The weighted sum's vector part (everything for tinyBLAS) for 16 head dimensions (lanes of m
+// when Masked).
 template <bool Masked>
 __m512 weighted_chunk(const uint16_t* v, size_t v_stride, const float* p16, int64_t n_pos,
                       int64_t n_kv, bool sgemm, __mmask16 m) {
@@ -189,18 +221,7 @@ __m512 weighted_chunk(const uint16_t* v, size_t v_stride, const float* p16, int6
     const __m512 d = n_acc > 3 ? _mm512_add_ps(acc[1][l], acc[3][l]) : acc[1][l];
     e[l] = n_acc > 1 ? _mm512_add_ps(c, d) : c;
   }
-  const __m512 r = reduce_lanes(e);
-  if (n_pos <= np) return r;
-  // The double tail, in cell order; each product is exact in f32.
-  __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
-  __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1));
-  for (int64_t p = np; p < n_pos; ++p) {
-    const uint16_t* vp = v + static_cast<size_t>(p) * v_stride;
-    const __m512 pr = _mm512_mul_ps(Masked ? load_h(vp, m) : load_h(vp), _mm512_set1_ps(p16[p]));
-    lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(pr)));
-    hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(pr, 1)));
-  }
-  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+  return reduce_lanes(e);  // double_tail adds cells np.. (n_pos > np)
 }
 
 }  // namespace
@@ -232,6 +253,24 @@ void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uin
         m == 0xffff ? weighted_chunk<false>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, m)
                     : weighted_chunk<true>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, m);
     _mm512_mask_storeu_ps(out + d, m, r);
+  }
+  const int64_t np = n_kv / 64 * 64;
+  if (kqv_sgemm || n_pos <= np) return;
+  for (int64_t d0 = 0; d0 < head_dim; d0 += 64) {
+    switch ((head_dim - d0 + 15) / 16) {
+      case 1:
+        double_tail<1>(v, v_pos_stride, scratch, np, n_pos, head_dim, d0, out);
+        break;
+      case 2:
+        double_tail<2>(v, v_pos_stride, scratch, np, n_pos, head_dim, d0, out);
+        break;
+      case 3:
+        double_tail<3>(v, v_pos_stride, scratch, np, n_pos, head_dim, d0, out);
+        break;
+      default:
+        double_tail<4>(v, v_pos_stride, scratch, np, n_pos, head_dim, d0, out);
+        break;
+    }
   }
 }
 
