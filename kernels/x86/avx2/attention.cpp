@@ -34,9 +34,8 @@ __m256 load_h(const uint16_t* p, int64_t n) {
 // f32 -> fp16 -> f32 of the first n elements of x, in place or to y.
 void round_fp16(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = first_lanes(n - i);
-    const __m128i h = _mm256_cvtps_ph(_mm256_maskload_ps(x + i, m), _MM_FROUND_TO_NEAREST_INT);
-    _mm256_maskstore_ps(y + i, m, _mm256_cvtph_ps(h));
+    const __m128i h = _mm256_cvtps_ph(load_first(x + i, n - i), _MM_FROUND_TO_NEAREST_INT);
+    store_first(y + i, n - i, _mm256_cvtph_ps(h));
   }
 }
 
@@ -119,7 +118,7 @@ void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos,
         const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride + np;
         for (int64_t i = 0; i < n_tail; i += 8) {
           const __m256 kv = n_tail - i >= 8 ? load_h(kp + i) : load_h(kp + i, n_tail - i);
-          const __m256 qv = _mm256_maskload_ps(q16 + np + i, first_lanes(n_tail - i));
+          const __m256 qv = load_first(q16 + np + i, n_tail - i);
           _mm256_store_ps(prod[l] + i, _mm256_mul_ps(kv, qv));
         }
       }
@@ -134,7 +133,7 @@ void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos,
       }
       r = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
     }
-    _mm256_maskstore_ps(s + p0, first_lanes(cnt), _mm256_mul_ps(r, vscale));
+    store_first(s + p0, cnt, _mm256_mul_ps(r, vscale));
   }
 }
 
@@ -196,7 +195,7 @@ void double_tail(const uint16_t* v, size_t v_stride, const float* p16, int64_t n
   __m256d s[NCH][2];
   for (int c = 0; c < NCH; ++c) {
     width[c] = hd - d0 - 8 * c < 8 ? hd - d0 - 8 * c : 8;
-    const __m256 r = _mm256_maskload_ps(out + d0 + 8 * c, first_lanes(width[c]));
+    const __m256 r = load_first(out + d0 + 8 * c, width[c]);
     s[c][0] = _mm256_cvtps_pd(_mm256_castps256_ps128(r));
     s[c][1] = _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1));
   }
@@ -213,7 +212,7 @@ void double_tail(const uint16_t* v, size_t v_stride, const float* p16, int64_t n
   for (int c = 0; c < NCH; ++c) {
     const __m256 r = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(s[c][0])),
                                           _mm256_cvtpd_ps(s[c][1]), 1);
-    _mm256_maskstore_ps(out + d0 + 8 * c, first_lanes(width[c]), r);
+    store_first(out + d0 + 8 * c, width[c], r);
   }
 }
 
@@ -271,7 +270,7 @@ void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uin
         width == 8
             ? weighted_chunk<false>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, 8)
             : weighted_chunk<true>(v + d, v_pos_stride, scratch, n_pos, n_kv, kqv_sgemm, width);
-    _mm256_maskstore_ps(out + d, first_lanes(width), r);
+    store_first(out + d, width, r);
   }
   const int64_t np = n_kv / 64 * 64;
   if (kqv_sgemm || n_pos <= np) return;

@@ -16,22 +16,15 @@
 namespace tern::kernels::avx2 {
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
-  // The squares are rounded to f32 8 at a time; the double sum stays sequential, in element order.
+  // The reference's sequential double sum is the bound (one dependent add per element); vector
+  // squares would only add a round trip through memory.
   double sum = 0.0;
-  alignas(32) float sq[8];
-  for (int64_t i0 = 0; i0 < n; i0 += 8) {
-    const __m256 v = _mm256_maskload_ps(x + i0, first_lanes(n - i0));
-    _mm256_store_ps(sq, _mm256_mul_ps(v, v));
-    const int64_t len = n - i0 < 8 ? n - i0 : 8;
-    for (int64_t l = 0; l < len; ++l) sum += static_cast<double>(sq[l]);
-  }
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
   const auto mean = static_cast<float>(sum / static_cast<double>(n));
   const __m256 scale = _mm256_set1_ps(1.0f / __builtin_sqrtf(mean + eps));
   for (int64_t i0 = 0; i0 < n; i0 += 8) {
-    const __m256i m = first_lanes(n - i0);
-    const __m256 v = _mm256_maskload_ps(x + i0, m);
-    const __m256 r = _mm256_mul_ps(_mm256_mul_ps(v, scale), _mm256_maskload_ps(w + i0, m));
-    _mm256_maskstore_ps(y + i0, m, r);
+    const __m256 v = load_first(x + i0, n - i0);
+    store_first(y + i0, n - i0, _mm256_mul_ps(_mm256_mul_ps(v, scale), load_first(w + i0, n - i0)));
   }
 }
 
@@ -83,9 +76,9 @@ void softmax(float* x, int64_t n, int64_t n_span) {
   const __m256 neg_inf = _mm256_set1_ps(-__builtin_inff());
   __m256 vmax = neg_inf;
   for (int64_t p0 = 0; p0 < n; p0 += 8) {
-    const __m256i m = first_lanes(n - p0);
-    const __m256 v =
-        _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(x + p0, m), _mm256_castsi256_ps(m));
+    const __m256 v = n - p0 >= 8 ? _mm256_loadu_ps(x + p0)
+                                 : _mm256_blendv_ps(neg_inf, load_first(x + p0, n - p0),
+                                                    _mm256_castsi256_ps(first_lanes(n - p0)));
     vmax = _mm256_max_ps(v, vmax);
   }
   __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(vmax, 1), _mm256_castps256_ps128(vmax));
@@ -99,10 +92,12 @@ void softmax(float* x, int64_t n, int64_t n_span) {
   for (int64_t p0 = 0; p0 < n_groups_end; p0 += 16) {
     __m256 e[2];
     for (int h = 0; h < 2; ++h) {
-      const __m256i m = first_lanes(n - p0 - 8 * h);
-      const __m256 d = _mm256_sub_ps(_mm256_maskload_ps(x + p0 + 8 * h, m), vm);
-      e[h] = _mm256_and_ps(v_expf(d), _mm256_castsi256_ps(m));
-      _mm256_maskstore_ps(x + p0 + 8 * h, m, e[h]);
+      const int64_t cnt = n - p0 - 8 * h;
+      e[h] = _mm256_setzero_ps();
+      if (cnt <= 0) continue;
+      e[h] = v_expf(_mm256_sub_ps(load_first(x + p0 + 8 * h, cnt), vm));
+      if (cnt < 8) e[h] = _mm256_and_ps(e[h], _mm256_castsi256_ps(first_lanes(cnt)));
+      store_first(x + p0 + 8 * h, cnt, e[h]);
     }
     sum += static_cast<double>(reduce_add_16(e[0], e[1]));
   }
@@ -112,8 +107,7 @@ void softmax(float* x, int64_t n, int64_t n_span) {
   }
   const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
   for (int64_t p0 = 0; p0 < n; p0 += 8) {
-    const __m256i m = first_lanes(n - p0);
-    _mm256_maskstore_ps(x + p0, m, _mm256_mul_ps(_mm256_maskload_ps(x + p0, m), inv));
+    store_first(x + p0, n - p0, _mm256_mul_ps(load_first(x + p0, n - p0), inv));
   }
 }
 

@@ -15,6 +15,19 @@ inline __m256i first_lanes(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// The first n lanes at p, zeros after, and the store of the first n lanes: plain moves when n >= 8
+// (vmaskmovps stores are microcoded and slow on AMD cores).
+inline __m256 load_first(const float* p, int64_t n) {
+  return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, first_lanes(n));
+}
+inline void store_first(float* p, int64_t n, __m256 v) {
+  if (n >= 8) {
+    _mm256_storeu_ps(p, v);
+  } else {
+    _mm256_maskstore_ps(p, first_lanes(n), v);
+  }
+}
+
 // 2^e for integer lanes e in [-126, 127].
 inline __m256 pow2i(__m256i e) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
