@@ -83,6 +83,60 @@ __m512 reduce_16x16(const __m512 (&v)[16]) {
   return _mm512_permutexvar_ps(idx, f);
 }
 
+// ggml_vec_dot_f16's double tail for 16 positions side by side: sum[l] = double(r[l]), then
+// sum[l] += double(k16[l][i] * q16[i]) for i in [0, n_tail), in element order (each product is
+// exact in f32). One 64-bit gather per 8 positions reads 4 halves of each row, so the columns come
+// transposed without a pass through memory; the last n_tail % 4 go one position at a time (a
+// 64-bit read there could pass the end of the cache).
+__m512 double_tail(__m512 r, const float* q16, const uint16_t* k, size_t k_stride, int64_t cnt,
+                   int64_t n_tail) {
+  __m512d acc[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(r)),
+                    _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1))};
+  // Byte offsets of the rows as int32 (the gather's index): fine below 2^27 elements per row.
+  const int64_t n4 = k_stride < (size_t{1} << 27) ? n_tail / 4 * 4 : 0;
+  const auto row_bytes = static_cast<int>(k_stride * sizeof(uint16_t));
+  const __m256i rows = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i idx[2];
+  __mmask8 mk[2];
+  for (int h = 0; h < 2; ++h) {
+    idx[h] = _mm256_mullo_epi32(_mm256_add_epi32(rows, _mm256_set1_epi32(8 * h)),
+                                _mm256_set1_epi32(row_bytes));
+    const int64_t n = cnt - 8 * h;
+    mk[h] = n >= 8 ? __mmask8{0xff} : static_cast<__mmask8>(n <= 0 ? 0u : (1u << n) - 1u);
+  }
+  const char* base = reinterpret_cast<const char*>(k);
+  for (int64_t i = 0; i < n4; i += 4) {
+    __m512i g[2];
+    for (int h = 0; h < 2; ++h) {
+      g[h] = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), mk[h], idx[h], base + 2 * i, 1);
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const __m256 qc = _mm256_set1_ps(q16[i + c]);
+      for (int h = 0; h < 2; ++h) {
+        const __m128i hw = _mm512_cvtepi64_epi16(_mm512_srli_epi64(g[h], 16 * c));
+        const __m256 pr = _mm256_mul_ps(_mm256_cvtph_ps(hw), qc);
+        acc[h] = _mm512_add_pd(acc[h], _mm512_cvtps_pd(pr));
+      }
+    }
+  }
+  if (n4 < n_tail) {
+    alignas(64) double sum[16];
+    _mm512_store_pd(sum, acc[0]);
+    _mm512_store_pd(sum + 8, acc[1]);
+    for (int64_t l = 0; l < cnt; ++l) {
+      const uint16_t* kp = k + static_cast<size_t>(l) * k_stride;
+      for (int64_t i = n4; i < n_tail; ++i) {
+        sum[l] += static_cast<double>(_cvtsh_ss(kp[i]) * q16[i]);
+      }
+    }
+    acc[0] = _mm512_load_pd(sum);
+    acc[1] = _mm512_load_pd(sum + 8);
+  }
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(acc[0])),
+                            _mm512_cvtpd_ps(acc[1]), 1);
+}
+
 // s[p] = dot(k16[p], q16) * scale for p in [0, n_pos), 16 positions per step.
 void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos, int64_t hd,
             bool sgemm, float scale, float* s) {
@@ -101,31 +155,9 @@ void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos,
       v[l] = sgemm ? lanes_sgemm(kp, q16, hd) : lanes_ggml(kp, q16, np);
     }
     __m512 r = reduce_16x16(v);
-    if (n_tail > 0) {
-      // The products are exact in f32; each position's double sum runs in element order, the 16
-      // positions side by side (a gather per element reads one column of the products).
-      alignas(64) float prod[16][64];
-      const __mmask16 mp = first_lanes(cnt);
-      for (int l = 0; l < cnt; ++l) {
-        const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride + np;
-        for (int64_t i = 0; i < n_tail; i += 16) {
-          const __mmask16 m = first_lanes(n_tail - i);
-          _mm512_store_ps(prod[l] + i,
-                          _mm512_mul_ps(load_h(kp + i, m), _mm512_maskz_loadu_ps(m, q16 + np + i)));
-        }
-      }
-      const __m512i column = _mm512_mullo_epi32(
-          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-          _mm512_set1_epi32(64));
-      __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(r));
-      __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1));
-      for (int64_t i = 0; i < n_tail; ++i) {
-        const __m512 c = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mp, column, prod[0] + i, 4);
-        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(c)));
-        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(c, 1)));
-      }
-      r = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
-    }
+    if (n_tail > 0)
+      r = double_tail(r, q16 + np, k + static_cast<size_t>(p0) * k_stride + np, k_stride, cnt,
+                      n_tail);
     _mm512_mask_storeu_ps(s + p0, first_lanes(cnt), _mm512_mul_ps(r, vscale));
   }
 }
