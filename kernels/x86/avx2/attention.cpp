@@ -92,6 +92,69 @@ __m256 reduce_8x8(const __m256 (&t8)[8]) {
   return _mm256_permutevar8x32_ps(f, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+// ggml_vec_dot_f16's double tail for 8 positions side by side: sum[l] = double(r[l]), then
+// sum[l] += double(k16[l][i] * q16[i]) for i in [0, n_tail), in element order (each product is
+// exact in f32). One 64-bit gather per 4 positions reads 4 halves of each row; two byte shuffles
+// and a permute turn them into columns. The last n_tail % 4 go one position at a time (a 64-bit
+// read there could pass the end of the cache).
+__m256 double_tail(__m256 r, const float* q16, const uint16_t* k, size_t k_stride, int64_t cnt,
+                   int64_t n_tail) {
+  __m256d acc[2] = {_mm256_cvtps_pd(_mm256_castps256_ps128(r)),
+                    _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1))};
+  // Byte offsets of the rows as int32 (the gather's index): fine below 2^27 elements per row.
+  const int64_t n4 = k_stride < (size_t{1} << 27) ? n_tail / 4 * 4 : 0;
+  const auto row_bytes = static_cast<int>(k_stride * sizeof(uint16_t));
+  __m128i idx[2];
+  __m256i mk[2];
+  for (int h = 0; h < 2; ++h) {
+    idx[h] = _mm_mullo_epi32(_mm_setr_epi32(4 * h, 4 * h + 1, 4 * h + 2, 4 * h + 3),
+                             _mm_set1_epi32(row_bytes));
+    // 64-bit lane j of mk[h] is all ones when position 4h + j exists.
+    const __m256i pos = _mm256_setr_epi64x(4 * h, 4 * h + 1, 4 * h + 2, 4 * h + 3);
+    mk[h] = _mm256_cmpgt_epi64(_mm256_set1_epi64x(cnt), pos);
+  }
+  // In each 128-bit lane (two rows a, b of 4 halves): [a0 b0 a1 b1 a2 b2 a3 b3].
+  const __m256i interleave = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+                                              0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+  // Then dword c of both lanes side by side: [col0 of 4 rows, col1, col2, col3].
+  const __m256i gather_cols = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const char* base = reinterpret_cast<const char*>(k);
+  for (int64_t i = 0; i < n4; i += 4) {
+    __m256i cols[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i g = _mm256_mask_i32gather_epi64(
+          _mm256_setzero_si256(), reinterpret_cast<const long long*>(base + 2 * i), idx[h], mk[h],
+          1);
+      cols[h] = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(g, interleave), gather_cols);
+    }
+    const __m128i c01[2] = {_mm256_castsi256_si128(cols[0]), _mm256_castsi256_si128(cols[1])};
+    const __m128i c23[2] = {_mm256_extracti128_si256(cols[0], 1),
+                            _mm256_extracti128_si256(cols[1], 1)};
+    const __m128i col[4] = {_mm_unpacklo_epi64(c01[0], c01[1]), _mm_unpackhi_epi64(c01[0], c01[1]),
+                            _mm_unpacklo_epi64(c23[0], c23[1]), _mm_unpackhi_epi64(c23[0], c23[1])};
+    for (int c = 0; c < 4; ++c) {
+      const __m256 pr = _mm256_mul_ps(_mm256_cvtph_ps(col[c]), _mm256_set1_ps(q16[i + c]));
+      acc[0] = _mm256_add_pd(acc[0], _mm256_cvtps_pd(_mm256_castps256_ps128(pr)));
+      acc[1] = _mm256_add_pd(acc[1], _mm256_cvtps_pd(_mm256_extractf128_ps(pr, 1)));
+    }
+  }
+  if (n4 < n_tail) {
+    alignas(32) double sum[8];
+    _mm256_store_pd(sum, acc[0]);
+    _mm256_store_pd(sum + 4, acc[1]);
+    for (int64_t l = 0; l < cnt; ++l) {
+      const uint16_t* kp = k + static_cast<size_t>(l) * k_stride;
+      for (int64_t i = n4; i < n_tail; ++i) {
+        sum[l] += static_cast<double>(_cvtsh_ss(kp[i]) * q16[i]);
+      }
+    }
+    acc[0] = _mm256_load_pd(sum);
+    acc[1] = _mm256_load_pd(sum + 4);
+  }
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(acc[0])),
+                              _mm256_cvtpd_ps(acc[1]), 1);
+}
+
 // s[p] = dot(k16[p], q16) * scale for p in [0, n_pos), 8 positions per step.
 void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos, int64_t hd,
             bool sgemm, float scale, float* s) {
@@ -110,29 +173,9 @@ void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos,
       t8[l] = sgemm ? lanes_sgemm(kp, q16, hd) : lanes_ggml(kp, q16, np);
     }
     __m256 r = reduce_8x8(t8);
-    if (n_tail > 0) {
-      // The products are exact in f32; each position's double sum runs in element order, the 8
-      // positions side by side (a gather per element reads one column of the products).
-      alignas(32) float prod[8][64];
-      for (int l = 0; l < cnt; ++l) {
-        const uint16_t* kp = k + static_cast<size_t>(p0 + l) * k_stride + np;
-        for (int64_t i = 0; i < n_tail; i += 8) {
-          const __m256 kv = n_tail - i >= 8 ? load_h(kp + i) : load_h(kp + i, n_tail - i);
-          const __m256 qv = load_first(q16 + np + i, n_tail - i);
-          _mm256_store_ps(prod[l] + i, _mm256_mul_ps(kv, qv));
-        }
-      }
-      const __m256 mp = _mm256_castsi256_ps(first_lanes(cnt));
-      const __m256i column = _mm256_setr_epi32(0, 64, 128, 192, 256, 320, 384, 448);
-      __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(r));
-      __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1));
-      for (int64_t i = 0; i < n_tail; ++i) {
-        const __m256 c = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), prod[0] + i, column, mp, 4);
-        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(c)));
-        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(c, 1)));
-      }
-      r = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
-    }
+    if (n_tail > 0)
+      r = double_tail(r, q16 + np, k + static_cast<size_t>(p0) * k_stride + np, k_stride, cnt,
+                      n_tail);
     store_first(s + p0, cnt, _mm256_mul_ps(r, vscale));
   }
 }
