@@ -61,8 +61,10 @@ class Model {
   // The kernel table the model was prepared for and runs with.
   const kernels::KernelTable& kernels() const { return *kernels_; }
 
-  // Scratch sized for up to n_batch tokens at once and a context of n_ctx.
-  virtual std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch) const = 0;
+  // Scratch sized for up to n_batch tokens at once, a context of n_ctx, and forward passes on a
+  // pool of up to n_threads threads (per-thread scratch).
+  virtual std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch,
+                                                       int n_threads) const = 0;
   // Runs tokens at positions pos0.. through the model, appending their K/V to the cache, and
   // writes the last token's logits (n_vocab floats) into `logits`. Parallel work runs on `pool`.
   virtual void forward(std::span<const TokenId> tokens, int32_t pos0, KvCache& cache,

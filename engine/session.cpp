@@ -15,10 +15,11 @@ Session::Session(const Model& model, const SessionOptions& o) : model_(model) {
   if (o.n_batch <= 0) throw Error("batch size must be positive, got " + std::to_string(o.n_batch));
   n_batch_ = std::min(o.n_batch, n_ctx_);
   cache_ = std::make_unique<ContiguousKvCache>(hp.n_layer, n_ctx_, hp.n_embd_kv());
-  ctx_ = model.make_context(n_ctx_, n_batch_);
+  const int n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
+  ctx_ = model.make_context(n_ctx_, n_batch_, n_threads);
   logits_.resize(static_cast<size_t>(hp.n_vocab));
   // Last: threads start only once every allocation has succeeded.
-  pool_ = std::make_unique<ThreadPool>(o.n_threads > 0 ? o.n_threads : default_thread_count());
+  pool_ = std::make_unique<ThreadPool>(n_threads);
 }
 
 std::span<const float> Session::decode(std::span<const TokenId> tokens) {

@@ -64,6 +64,10 @@ using ActivationFn = void (*)(const float* x, float* y, int64_t n);
 // ggml's GELU table, built once on first use by generic code: entry h is the tanh-approximation
 // GELU of the half h, rounded to half, widened to float. The ISA kernels gather from it.
 const float* gelu_fp16_table();
+// Softmax in place over x[0, n), as llama.cpp's soft_max with a causal mask: the row spans
+// n_span >= n cells, and cells n.. are masked out (-inf: probability 0; they are neither read nor
+// written). ggml sums exp in groups of 16 over the whole span, so the span changes the rounding.
+using SoftmaxFn = void (*)(float* x, int64_t n, int64_t n_span);
 
 // One query head over n_pos cached positions of fp16 keys/values (pos stride in elements):
 // scores = (q16 . k16) * scale, softmax, then out = sum p16 * v16; q and the probabilities are
@@ -127,6 +131,7 @@ struct KernelTable {
   RmsNormFn rms_norm;
   RopeFn rope;
   SiluMulFn silu_mul;
+  SoftmaxFn softmax;
   AttentionFn attention;
   LayerNormFn layer_norm;
   AddLayerNormFn add_layer_norm;

@@ -81,6 +81,7 @@ KernelTable make_scalar() {
   t.rms_norm = scalar::rms_norm;
   t.rope = scalar::rope;
   t.silu_mul = scalar::silu_mul;
+  t.softmax = scalar::softmax;
   t.attention = scalar::attention;
   t.layer_norm = scalar::layer_norm;
   t.add_layer_norm = scalar::add_layer_norm;
@@ -174,6 +175,11 @@ KernelTable make_avx2(const KernelTable& lower) {
                    .row_tile = avx2::kTq2LutRows,
                    .col_tile = avx2::kTq2LutCols,
                    .gemv_row_tile = avx2::kTq2LutRows});
+  t.rms_norm = avx2::rms_norm;
+  t.rope = avx2::rope;
+  t.silu_mul = avx2::silu_mul;
+  t.softmax = avx2::softmax;
+  t.attention = avx2::attention;
   return t;
 }
 #endif
@@ -223,6 +229,11 @@ KernelTable make_avx512(const KernelTable& lower) {
                    .row_tile = avx512::kTq2LutRows,
                    .col_tile = avx512::kTq2LutCols,
                    .gemv_row_tile = avx512::kTq2LutRows});
+  t.rms_norm = avx512::rms_norm;
+  t.rope = avx512::rope;
+  t.silu_mul = avx512::silu_mul;
+  t.softmax = avx512::softmax;
+  t.attention = avx512::attention;
   return t;
 }
 #endif

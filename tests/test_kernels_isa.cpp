@@ -4,6 +4,7 @@
 // and the float steps are the reference's, so there is no tolerance to derive). Plus the dispatch
 // rules: what is built, what is supported, and how a bad TERN_ISA-style request fails.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -549,5 +550,201 @@ TEST_CASE("the NEON table runs the sdot kernels exactly where the CPU has dotpro
     const std::string_view name = kernel->name;
     INFO(name << ", CPU features: " << tern::kernels::cpu_features().summary());
     CHECK(name.ends_with("__neon_dotprod") == dotprod);
+  }
+}
+
+// ---- Element-wise kernels and attention ---------------------------------------------------------
+
+namespace {
+
+// Random floats of a given spread, with the special values a row can hold: `specials` of them
+// (-inf, +inf, NaN, 0, -0, huge, tiny) at random places.
+std::vector<float> random_row(std::mt19937_64& rng, int64_t n, float sigma, int specials = 0) {
+  std::normal_distribution<float> normal(0.0f, sigma);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = normal(rng);
+  const float special[] = {-INFINITY, INFINITY, NAN, 0.0f, -0.0f, 3e38f, 1e-40f, -150.0f, 150.0f};
+  for (int i = 0; i < specials && n > 0; ++i) {
+    v[rng() % v.size()] = special[rng() % std::size(special)];
+  }
+  return v;
+}
+
+// The outputs of `fast` and the scalar entry must be the same bits.
+void check_same(const std::vector<float>& want, const std::vector<float>& got, const char* entry,
+                const KernelTable& table, const std::string& what) {
+  const std::string diff = compare(want, got, static_cast<int64_t>(want.size()) + 1);
+  if (!diff.empty()) FAIL_CHECK(entry << " (" << table.name << ") " << what << ": " << diff);
+}
+
+std::string describe(std::initializer_list<std::pair<const char*, double>> fields) {
+  std::ostringstream s;
+  for (const auto& [k, v] : fields) s << k << " " << v << " ";
+  return s.str();
+}
+
+constexpr int64_t kRowLengths[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1541};
+constexpr float kSpreads[] = {1.0f, 30.0f, 1e4f, 1e-20f};
+
+}  // namespace
+
+TEST_CASE("every ISA's rms_norm, silu_mul and softmax give the scalar reference's bits",
+          "[kernels][isa][elementwise]") {
+  const KernelTable& ref = tern::kernels::scalar_table();
+  for (const KernelTable* table : fast_tables()) {
+    std::mt19937_64 rng(42);
+    int n_cases = 0;
+    for (const int64_t n : kRowLengths) {
+      for (const float sigma : kSpreads) {
+        for (const int specials : {0, 3}) {
+          const std::string what =
+              describe({{"n", static_cast<double>(n)}, {"sigma", sigma}, {"specials", specials}});
+          const auto x = random_row(rng, n, sigma, specials);
+          const auto w = random_row(rng, n, 1.0f);
+          std::vector<float> want(static_cast<size_t>(n)), got(want.size());
+          for (const float eps : {1e-5f, 1e-6f}) {
+            // Specials in rms_norm turn whole rows into NaN or 0; the spread alone reaches the
+            // overflowing and underflowing squares.
+            if (specials != 0) continue;
+            ref.rms_norm(x.data(), w.data(), want.data(), n, eps);
+            table->rms_norm(x.data(), w.data(), got.data(), n, eps);
+            check_same(want, got, "rms_norm", *table, what);
+          }
+          // SiLU: the gate carries the specials (a NaN in both operands of a product has no
+          // defined winner, in the reference or here).
+          ref.silu_mul(x.data(), w.data(), want.data(), n);
+          table->silu_mul(x.data(), w.data(), got.data(), n);
+          check_same(want, got, "silu_mul", *table, what);
+          // In place, as the engine calls it.
+          got = x;
+          table->silu_mul(got.data(), w.data(), got.data(), n);
+          check_same(want, got, "silu_mul in place", *table, what);
+          // Softmax over spans from n to past the next multiple of 32; NaN-free rows (a NaN makes
+          // the whole row NaN either way), with -inf as masked cells inside the row.
+          auto s = random_row(rng, n, sigma);
+          if (specials != 0) s[rng() % s.size()] = -INFINITY;
+          for (const int64_t span : {n, (n + 15) / 16 * 16, (n + 31) / 32 * 32 + 32, n + 17}) {
+            want = s;
+            got = s;
+            ref.softmax(want.data(), n, span);
+            table->softmax(got.data(), n, span);
+            check_same(want, got, "softmax", *table, what + "span " + std::to_string(span));
+            ++n_cases;
+          }
+        }
+      }
+    }
+    CHECK(n_cases > 100);
+  }
+}
+
+// ggml_v_expf's edges, through SiLU (exp(-g)): a dense sweep of g over [-140, 140] reaches every
+// exponent n = round(-g / ln 2) up to the |n| > 192 cut, subnormal results (n below -126), and
+// n = 128 with a mantissa below 1 (a finite result past 2^127).
+TEST_CASE("every ISA's ggml_v_expf matches the reference over its whole range",
+          "[kernels][isa][elementwise]") {
+  const KernelTable& ref = tern::kernels::scalar_table();
+  const int64_t n = int64_t{1} << 17;
+  std::vector<float> gate(static_cast<size_t>(n)), up(gate.size(), 1.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    gate[static_cast<size_t>(i)] = -140.0f + 280.0f * static_cast<float>(i) / static_cast<float>(n);
+  }
+  std::vector<float> want(gate.size()), got(gate.size());
+  ref.silu_mul(gate.data(), up.data(), want.data(), n);
+  for (const KernelTable* table : fast_tables()) {
+    table->silu_mul(gate.data(), up.data(), got.data(), n);
+    check_same(want, got, "silu_mul", *table, "sweep of [-140, 140]");
+  }
+  // Softmax stores exp(x - max) itself (scaled by about 1/7 here): rows falling from 0 to -150,
+  // shifted by a fraction of a step between rows, reach the subnormal results and the n < -192 cut.
+  const int64_t len = 4096;
+  for (int shift = 0; shift < 8; ++shift) {
+    std::vector<float> row(static_cast<size_t>(len));
+    for (int64_t i = 0; i < len; ++i) {
+      row[static_cast<size_t>(i)] = -150.0f *
+                                    (static_cast<float>(i) + 0.125f * static_cast<float>(shift)) /
+                                    static_cast<float>(len);
+    }
+    std::vector<float> want_row = row;
+    ref.softmax(want_row.data(), len, len);
+    for (const KernelTable* table : fast_tables()) {
+      std::vector<float> got_row = row;
+      table->softmax(got_row.data(), len, len);
+      check_same(want_row, got_row, "softmax", *table, "falling row " + std::to_string(shift));
+    }
+  }
+}
+
+TEST_CASE("every ISA's rope gives the scalar reference's bits", "[kernels][isa][elementwise]") {
+  const KernelTable& ref = tern::kernels::scalar_table();
+  for (const KernelTable* table : fast_tables()) {
+    std::mt19937_64 rng(43);
+    // Head sizes with pair counts of every remainder mod 4 and 8; partial rotations (n_rot below
+    // the head size) leave the rest of each head alone.
+    for (const int64_t hd : {2, 6, 12, 18, 22, 44, 64, 80, 96, 128}) {
+      for (const int64_t n_pairs : {hd / 2, hd / 2 - 1, hd / 4}) {
+        if (n_pairs <= 0) continue;
+        for (const int64_t n_heads : {1, 3}) {
+          for (const float sigma : kSpreads) {
+            const auto x = random_row(rng, n_heads * hd, sigma);
+            auto cs = random_row(rng, 2 * n_pairs, 1.0f);
+            std::vector<float> want = x, got = x;
+            ref.rope(want.data(), n_heads, hd, cs.data(), n_pairs);
+            table->rope(got.data(), n_heads, hd, cs.data(), n_pairs);
+            check_same(want, got, "rope", *table,
+                       describe({{"head_dim", static_cast<double>(hd)},
+                                 {"n_pairs", static_cast<double>(n_pairs)},
+                                 {"n_heads", static_cast<double>(n_heads)},
+                                 {"sigma", sigma}}));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("every ISA's attention gives the scalar reference's bits", "[kernels][isa][attention]") {
+  const KernelTable& ref = tern::kernels::scalar_table();
+  for (const KernelTable* table : fast_tables()) {
+    std::mt19937_64 rng(44);
+    int n_cases = 0;
+    // Head sizes below, at and between the 16/64-element vector parts (odd pair counts: 18, 22).
+    for (const int64_t hd : {12, 18, 22, 44, 64, 80, 96, 128}) {
+      for (const int64_t n_pos : {1, 2, 15, 16, 17, 33, 64, 65, 100, 130}) {
+        // The engine's span (cells rounded up to 32) and others: exact, to 16, far beyond.
+        for (const int64_t n_kv :
+             {(n_pos + 31) / 32 * 32, n_pos, (n_pos + 15) / 16 * 16, n_pos + 70}) {
+          for (const int64_t n_batch : {1, 2, 7}) {
+            // Key spreads: ordinary scores, scores in the hundreds (exp underflows to subnormals
+            // and to 0), and fp16 keys near their largest (products near the f32 range).
+            const float k_sigma = std::array{0.5f, 8.0f, 2e4f}[static_cast<size_t>(++n_cases % 3)];
+            const size_t stride = static_cast<size_t>(hd) * 3 + 5;  // other heads in between
+            const auto cells = static_cast<size_t>(n_pos);
+            std::vector<uint16_t> k(cells * stride), v(cells * stride);
+            const auto kf = random_row(rng, static_cast<int64_t>(k.size()), k_sigma);
+            const auto vf = random_row(rng, static_cast<int64_t>(v.size()), 2.0f);
+            for (size_t i = 0; i < k.size(); ++i) {
+              k[i] = tern::fp32_to_fp16(kf[i]);
+              v[i] = tern::fp32_to_fp16(vf[i]);
+            }
+            const auto q = random_row(rng, hd, 3.0f);
+            const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+            std::vector<float> want(static_cast<size_t>(hd)), got(want.size());
+            std::vector<float> scratch(cells);
+            ref.attention(q.data(), k.data(), stride, v.data(), stride, n_pos, n_kv, n_batch, hd,
+                          scale, want.data(), scratch.data());
+            table->attention(q.data(), k.data(), stride, v.data(), stride, n_pos, n_kv, n_batch, hd,
+                             scale, got.data(), scratch.data());
+            check_same(want, got, "attention", *table,
+                       describe({{"head_dim", static_cast<double>(hd)},
+                                 {"n_pos", static_cast<double>(n_pos)},
+                                 {"n_kv", static_cast<double>(n_kv)},
+                                 {"n_batch", static_cast<double>(n_batch)},
+                                 {"k_sigma", k_sigma}}));
+          }
+        }
+      }
+    }
+    CHECK(n_cases > 500);
   }
 }

@@ -248,3 +248,24 @@ TEST_CASE("a real model gives the same logits on 1, 2 and 3 threads", "[thread_p
   CHECK(run(2) == one);
   CHECK(run(3) == one);
 }
+
+// The prompt is long enough for the attention of every layer to be spread over the pool (more
+// than kMinParallelWork multiply-adds), with heads split across threads, each on its own scratch.
+TEST_CASE("parallel attention gives the same logits on 1, 2 and 3 threads", "[thread_pool]") {
+  const std::string path = std::string(TERN_SHARED_DIR) + "/models/tiny-ternary-random-TQ2_0.gguf";
+  auto model = tern::Model::load(path);
+  std::string text;
+  for (int i = 0; i < 6; ++i) text.append("Once upon a time, there was a cat who liked the sun. ");
+  const auto prompt = model->tokenizer().encode(text, true);
+  const auto& hp = model->hparams();
+  const auto n = static_cast<int64_t>(prompt.size());
+  REQUIRE(int64_t{hp.n_head} * n * (n + 1) * hp.head_dim > tern::kMinParallelWork);
+  auto run = [&](int n_threads) {
+    tern::Session session(*model, {.n_ctx = 256, .n_batch = 512, .n_threads = n_threads});
+    const auto logits = session.decode(prompt);
+    return std::vector<float>(logits.begin(), logits.end());
+  };
+  const auto one = run(1);
+  CHECK(run(2) == one);
+  CHECK(run(3) == one);
+}

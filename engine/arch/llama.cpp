@@ -1,5 +1,6 @@
 // The llama architecture: hyperparameters, tensor list with shape checks, and the forward pass
 // (RMSNorm, RoPE on adjacent pairs, grouped-query attention over the KV cache, SwiGLU FFN).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -29,8 +30,10 @@ struct LlamaContext final : ForwardContext {
   std::vector<float> k, v;          // [n_batch][n_embd_kv]
   std::vector<float> attn;          // [n_batch][n_embd]
   std::vector<float> gate, up;      // [n_batch][n_ff]
-  std::vector<float> scores;        // [n_threads?][n_ctx] per-head softmax scratch
-  std::vector<std::byte> act;       // activation rows converted to a vec_dot type
+  int n_threads = 0;
+  size_t scores_stride = 0;    // n_ctx rounded up to a cache line
+  std::vector<float> scores;   // [n_threads][scores_stride] attention scratch per thread
+  std::vector<std::byte> act;  // activation rows converted to a vec_dot type
 };
 
 class LlamaModel final : public Model {
@@ -41,7 +44,8 @@ class LlamaModel final : public Model {
     bind_tensors();
   }
 
-  std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch) const override;
+  std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch,
+                                               int n_threads) const override;
   void forward(std::span<const TokenId> tokens, int32_t pos0, KvCache& cache, ForwardContext& ctx,
                ThreadPool& pool, std::span<float> logits) const override;
 
@@ -51,6 +55,8 @@ class LlamaModel final : public Model {
   size_t convert_rows(const MatrixWeight& w, const float* x, int64_t n, LlamaContext& c) const;
   void matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_stride, int64_t n, float* y,
               ThreadPool& pool) const;
+  void attention(int32_t il, const KvCache& cache, int32_t pos0, int64_t n, LlamaContext& c,
+                 ThreadPool& pool) const;
 
   MatrixWeight token_embd_, output_;
   NormWeight output_norm_;
@@ -91,11 +97,13 @@ void LlamaModel::bind_tensors() {
   }
 }
 
-std::unique_ptr<ForwardContext> LlamaModel::make_context(int32_t n_ctx, int32_t n_batch) const {
+std::unique_ptr<ForwardContext> LlamaModel::make_context(int32_t n_ctx, int32_t n_batch,
+                                                         int n_threads) const {
   const auto& hp = hparams_;
   auto c = std::make_unique<LlamaContext>();
   c->n_ctx = n_ctx;
   c->n_batch = n_batch;
+  c->n_threads = std::max(n_threads, 1);
   const auto nb = static_cast<size_t>(n_batch);
   c->x.resize(nb * hp.n_embd);
   c->xn.resize(nb * hp.n_embd);
@@ -105,7 +113,9 @@ std::unique_ptr<ForwardContext> LlamaModel::make_context(int32_t n_ctx, int32_t 
   c->attn.resize(nb * hp.n_embd);
   c->gate.resize(nb * hp.n_ff);
   c->up.resize(nb * hp.n_ff);
-  c->scores.resize(static_cast<size_t>(n_ctx));
+  // Each thread's attention scratch on its own cache lines.
+  c->scores_stride = (static_cast<size_t>(n_ctx) + 15) / 16 * 16;
+  c->scores.resize(static_cast<size_t>(c->n_threads) * c->scores_stride);
   // f32 is the widest activation encoding: 4 bytes per element of the longest input row.
   c->act.resize(nb * static_cast<size_t>(std::max(hp.n_embd, hp.n_ff)) * sizeof(float));
   c->rope_cos_sin = rope_table(hp, rope_freqs_, n_ctx);
@@ -132,6 +142,49 @@ void LlamaModel::matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_s
   });
 }
 
+void LlamaModel::attention(int32_t il, const KvCache& cache, int32_t pos0, int64_t n,
+                           LlamaContext& c, ThreadPool& pool) const {
+  const auto& hp = hparams_;
+  const int64_t n_embd = hp.n_embd, head_dim = hp.head_dim, n_head = hp.n_head;
+  const int64_t group = hp.n_head / hp.n_head_kv;
+  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  // llama.cpp's attention graph spans the first n_kv cache cells: every cell in use, padded to a
+  // multiple of 32 (llama_kv_cache_get_padding without flash attention). The kernel needs it to
+  // sum in llama.cpp's order.
+  const int64_t n_kv = (pos0 + n + 31) / 32 * 32;
+  const KvCache::LayerView kv = cache.layer(il);
+  const kernels::AttentionFn fn = kernels().attention;
+  // Item f is head f / n of token f % n: a contiguous range of items covers whole heads, whose
+  // tokens see from pos0 + 1 to pos0 + n cells, so equal ranges are equal work, and a thread
+  // keeps one head's cache lines while it works through its tokens.
+  const auto run_items = [&](int64_t f0, int64_t f1, int thread) {
+    float* scratch = c.scores.data() + static_cast<size_t>(thread) * c.scores_stride;
+    for (int64_t f = f0; f < f1; ++f) {
+      const int64_t h = f / n, i = f % n;
+      const int64_t n_pos = pos0 + i + 1;  // causal: the token sees itself and everything before
+      const int64_t hkv = h / group;
+      fn(c.q.data() + i * n_embd + h * head_dim, kv.k + hkv * head_dim, kv.pos_stride,
+         kv.v + hkv * head_dim, kv.pos_stride, n_pos, n_kv, n, head_dim, kq_scale,
+         c.attn.data() + i * n_embd + h * head_dim, scratch);
+    }
+  };
+  const int64_t n_items = n * n_head;
+  // Multiply-adds: q.k and p.v over the cells each token sees.
+  const int64_t work = n_head * n * (2 * pos0 + n + 1) * head_dim;
+  const int n_threads = pool.n_threads();
+  if (n_threads <= 1 || n_items <= 1 || work < kMinParallelWork) {
+    run_items(0, n_items, 0);
+    return;
+  }
+  // A few chunks per thread, so that the others take over a preempted thread's rest.
+  const auto n_tasks = static_cast<int>(std::min<int64_t>(
+      n_items, int64_t{n_threads} *
+                   std::clamp<int64_t>(work / (kChunkWork * n_threads), 1, kMaxChunksPerThread)));
+  pool.run(n_tasks, [&](int task, int thread) {
+    run_items(n_items * task / n_tasks, n_items * (task + 1) / n_tasks, thread);
+  });
+}
+
 void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache& cache,
                          ForwardContext& fctx, ThreadPool& pool, std::span<float> logits) const {
   auto& c = static_cast<LlamaContext&>(fctx);
@@ -146,15 +199,12 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
   }
   if (logits.size() < static_cast<size_t>(hp.n_vocab))
     throw Error("forward: logits buffer too small");
+  if (pool.n_threads() > c.n_threads)
+    throw Error("forward: a pool of " + std::to_string(pool.n_threads()) +
+                " threads for a context made for " + std::to_string(c.n_threads));
 
   const int64_t n_embd = hp.n_embd, n_embd_kv = hp.n_embd_kv(), n_ff = hp.n_ff;
   const int64_t head_dim = hp.head_dim, n_pairs = hp.n_rot / 2;
-  const int64_t group = hp.n_head / hp.n_head_kv;
-  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  // llama.cpp's attention graph spans the first n_kv cache cells: every cell in use, padded to a
-  // multiple of 32 (llama_kv_cache_get_padding without flash attention). The kernel needs it to
-  // sum in llama.cpp's order.
-  const int64_t n_kv = (pos0 + n + 31) / 32 * 32;
 
   for (int64_t i = 0; i < n; ++i) {
     const TokenId t = tokens[static_cast<size_t>(i)];
@@ -188,16 +238,7 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
       cache.store(il, static_cast<int32_t>(pos0 + i), c.k.data() + i * n_embd_kv,
                   c.v.data() + i * n_embd_kv);
     }
-    const KvCache::LayerView kv = cache.layer(il);
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t n_pos = pos0 + i + 1;  // causal: the token sees itself and everything before
-      for (int64_t h = 0; h < hp.n_head; ++h) {
-        const int64_t hkv = h / group;
-        kt.attention(c.q.data() + i * n_embd + h * head_dim, kv.k + hkv * head_dim, kv.pos_stride,
-                     kv.v + hkv * head_dim, kv.pos_stride, n_pos, n_kv, n, head_dim, kq_scale,
-                     c.attn.data() + i * n_embd + h * head_dim, c.scores.data());
-      }
-    }
+    attention(il, cache, pos0, n, c, pool);
     stride = convert_rows(l.wo, c.attn.data(), n, c);
     matmul(l.wo, c, stride, n, c.xn.data(), pool);
     for (int64_t j = 0; j < n * n_embd; ++j)

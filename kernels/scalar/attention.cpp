@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "kernels/scalar/scalar.h"
-#include "kernels/scalar/vexpf.h"
 #include "quant/float_dot.h"
 #include "quant/fp16.h"
 
@@ -36,37 +35,17 @@ void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uin
   // kq: m = n_kv rows (cached positions), k = head_dim. Masked positions (n_pos and later) are
   // -inf after the mask. tinyBLAS's conditions as in select_matmul_dot.
   const bool kq_sgemm = n_batch >= 2 && head_dim % 16 == 0 && n_kv % 4 == 0;
-  float max = -INFINITY;
   for (int64_t p = 0; p < n_pos; ++p) {
     const uint16_t* kp = k + static_cast<size_t>(p) * k_pos_stride;
     const float dot = f16_matmul_dot(
         kq_sgemm, head_dim, [kp](int64_t i) { return fp16_to_fp32(kp[i]); },
         [out](int64_t i) { return out[i]; });
     scratch[p] = dot * scale;  // ggml_vec_scale_f32; adding the mask's 0 changes nothing
-    max = std::fmax(max, scratch[p]);
   }
-
-  // ggml_vec_soft_max_f32 (AVX-512) over the n_kv cells: every full group of 16 goes through
-  // ggml_v_expf and is reduced with _mm512_reduce_add_ps into a double sum, the rest (none, as
-  // llama.cpp pads n_kv to 32) through expf; masked cells are exp(-inf) = 0.
-  double sum = 0.0;
-  const int64_t n_vec = n_kv / 16 * 16;
-  for (int64_t p0 = 0; p0 < n_vec; p0 += 16) {
-    float lanes[16];
-    for (int l = 0; l < 16; ++l) {
-      const int64_t p = p0 + l;
-      lanes[l] = 0.0f;
-      if (p < n_pos) lanes[l] = scratch[p] = ggml_v_expf(scratch[p] - max);
-    }
-    sum += static_cast<double>(quant::reduce_add_16(lanes));
-  }
-  for (int64_t p = n_vec; p < n_pos; ++p) {
-    scratch[p] = std::exp(scratch[p] - max);
-    sum += static_cast<double>(scratch[p]);
-  }
-  const auto inv = static_cast<float>(1.0 / sum);
-  // The probabilities are scaled in f32, then converted to fp16 for the product with V.
-  for (int64_t p = 0; p < n_pos; ++p) scratch[p] = round_to_fp16(scratch[p] * inv);
+  // soft_max_ext over the n_kv cells, the masked ones -inf; the probabilities are then converted
+  // to fp16 for the product with V.
+  softmax(scratch, n_pos, n_kv);
+  for (int64_t p = 0; p < n_pos; ++p) scratch[p] = round_to_fp16(scratch[p]);
 
   // kqv: one row per head dimension (m = head_dim), k = n_kv cells, of which only the first n_pos
   // are nonzero. For one token ggml_vec_dot_f16 runs over all n_kv cells, so n_kv decides which

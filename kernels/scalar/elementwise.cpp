@@ -1,9 +1,10 @@
-// Scalar reference element-wise kernels: RMSNorm, RoPE, SiLU-gated multiply. Accumulation order
-// and precision follow llama.cpp's CPU ops so that greedy output stays token-identical.
+// Scalar reference element-wise kernels: RMSNorm, RoPE, SiLU-gated multiply, softmax. Accumulation
+// order and precision follow llama.cpp's CPU ops so that greedy output stays token-identical.
 #include <cmath>
 
 #include "kernels/scalar/scalar.h"
 #include "kernels/scalar/vexpf.h"
+#include "quant/float_dot.h"
 
 namespace tern::kernels::scalar {
 
@@ -49,6 +50,31 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
     const float g = gate[i];
     out[i] = (g / (1.0f + std::exp(-g))) * up[i];
   }
+}
+
+void softmax(float* x, int64_t n, int64_t n_span) {
+  // ggml_vec_max_f32, then ggml_vec_soft_max_f32 (AVX-512) over the n_span cells: every full group
+  // of 16 goes through ggml_v_expf and is reduced with _mm512_reduce_add_ps into a double sum, the
+  // rest through expf; masked cells are exp(-inf) = 0. Then ggml_vec_scale_f32 by 1/sum in f32.
+  float max = -INFINITY;
+  for (int64_t p = 0; p < n; ++p) max = std::fmax(max, x[p]);
+  double sum = 0.0;
+  const int64_t n_vec = n_span / 16 * 16;
+  for (int64_t p0 = 0; p0 < n_vec; p0 += 16) {
+    float lanes[16];
+    for (int l = 0; l < 16; ++l) {
+      const int64_t p = p0 + l;
+      lanes[l] = 0.0f;
+      if (p < n) lanes[l] = x[p] = ggml_v_expf(x[p] - max);
+    }
+    sum += static_cast<double>(quant::reduce_add_16(lanes));
+  }
+  for (int64_t p = n_vec; p < n; ++p) {
+    x[p] = std::exp(x[p] - max);
+    sum += static_cast<double>(x[p]);
+  }
+  const auto inv = static_cast<float>(1.0 / sum);
+  for (int64_t p = 0; p < n; ++p) x[p] *= inv;
 }
 
 }  // namespace tern::kernels::scalar

@@ -12,6 +12,7 @@ void matmul(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 void rope(float* x, int64_t n_heads, int64_t head_dim, const float* cos_sin, int64_t n_pairs);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+void softmax(float* x, int64_t n, int64_t n_span);
 void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uint16_t* v,
                size_t v_pos_stride, int64_t n_pos, int64_t n_kv, int64_t n_batch, int64_t head_dim,
                float scale, float* out, float* scratch);
