@@ -74,6 +74,10 @@ KernelTable make_scalar() {
   t.add_layer_norm = scalar::add_layer_norm;
   t.gelu = scalar::gelu;
   t.relu_sqr = scalar::relu_sqr;
+  t.layer_norm_gelu_add = scalar::layer_norm_gelu_add;
+  // Every table starts from this one, so the GELU table is built here, before any table is
+  // handed out, and never inside the first gelu call of a forward pass.
+  gelu_fp16_table();
   return t;
 }
 
@@ -146,6 +150,7 @@ KernelTable make_avx2(const KernelTable& lower) {
   t.add_layer_norm = avx2::add_layer_norm;
   t.gelu = avx2::gelu;
   t.relu_sqr = avx2::relu_sqr;
+  t.layer_norm_gelu_add = avx2::layer_norm_gelu_add;
   return t;
 }
 #endif
@@ -179,6 +184,7 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.add_layer_norm = avx512::add_layer_norm;
   t.gelu = avx512::gelu;
   t.relu_sqr = avx512::relu_sqr;
+  t.layer_norm_gelu_add = avx512::layer_norm_gelu_add;
   return t;
 }
 #endif

@@ -38,20 +38,17 @@ const float* gelu_fp16_table() {
 
 namespace scalar {
 
-void gelu(const float* x, float* y, int64_t n) {
+float gelu_fp16(float x, const float* table) {
   // ggml_vec_gelu_f32 with GGML_GELU_FP16 (defined unconditionally in ggml-cpu.c): the table
   // only strictly between -10 and 10; beyond, GELU is within 1e-21 of 0 and of x.
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return table[fp32_to_fp16(x)];
+}
+
+void gelu(const float* x, float* y, int64_t n) {
   const float* table = gelu_fp16_table();
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    if (v <= -10.0f) {
-      y[i] = 0.0f;
-    } else if (v >= 10.0f) {
-      y[i] = v;
-    } else {
-      y[i] = table[fp32_to_fp16(v)];
-    }
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_fp16(x[i], table);
 }
 
 void relu_sqr(const float* x, float* y, int64_t n) {

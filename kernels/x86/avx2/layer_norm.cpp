@@ -1,15 +1,18 @@
-// LayerNorm and residual add + LayerNorm with AVX2, bit-identical to scalar::layer_norm and
-// scalar::add_layer_norm (llama.cpp's norm, mul and add ops).
+// LayerNorm, residual add + LayerNorm and LayerNorm + GELU + residual add with AVX2,
+// bit-identical to scalar::layer_norm, scalar::add_layer_norm and scalar::layer_norm_gelu_add
+// (llama.cpp's norm, mul and add ops, and its gelu).
 //
 // Theory of operation: as in kernels/x86/avx512/layer_norm.cpp. The reference's double sums are
 // taken 64 floats at a time in lanes wherever no add of the reference's one-at-a-time chain can
 // round (s and the chunk's elements multiples of one power of two q, |s| + sum |d| < 2^53 q; q
 // from the lowest set bit of s and the exponent fields of the elements);
-// other chunks, and the elements that do not fill a chunk, are added one at a time.
+// other chunks, and the elements that do not fill a chunk, are added one at a time. The fused
+// kernel applies GELU (gelu8.h, as the gelu kernel) and the residual add before each store.
 #include <cstdint>
 #include <cstring>
 
 #include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/avx2/gelu8.h"
 #include "kernels/x86/intrinsics.h"
 
 namespace tern::kernels::avx2 {
@@ -99,9 +102,11 @@ __m256i tail_mask(int64_t left) {
                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// The reference's normalise: the sum of squares of x - mean, then the element-wise steps.
+// The reference's normalise: the sum of squares of x - mean, then the element-wise steps; y gets
+// finish(v, i, m) of the 8 results v of elements i.. (lanes m valid). y may be x.
+template <class Finish>
 void normalise(const float* x, double sum, const float* w, const float* b, float* y, int64_t n,
-               float eps) {
+               float eps, Finish finish) {
   const auto nd = static_cast<double>(n);
   const auto mean = static_cast<float>(sum / nd);
   const __m256 vmean = _mm256_set1_ps(mean);
@@ -125,7 +130,7 @@ void normalise(const float* x, double sum, const float* w, const float* b, float
     __m256 v = _mm256_mul_ps(_mm256_sub_ps(xv, vmean), vscale);
     if (w != nullptr) v = _mm256_mul_ps(v, _mm256_maskload_ps(w + at, m));
     if (b != nullptr) v = _mm256_add_ps(v, _mm256_maskload_ps(b + at, m));
-    return v;
+    return finish(v, at, m);
   };
   const __m256i all = _mm256_set1_epi32(-1);
   for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, step(_mm256_loadu_ps(x + i), i, all));
@@ -135,9 +140,12 @@ void normalise(const float* x, double sum, const float* w, const float* b, float
   }
 }
 
-}  // namespace
+void normalise(const float* x, double sum, const float* w, const float* b, float* y, int64_t n,
+               float eps) {
+  normalise(x, sum, w, b, y, n, eps, [](__m256 v, int64_t, __m256i) { return v; });
+}
 
-void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
+double row_sum(const float* x, int64_t n) {
   double sum = 0.0;
   int64_t i = 0;
   for (; i + kChunk <= n; i += kChunk) {
@@ -146,7 +154,13 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, int64_
     sum = add_chunk<false>(sum, d);
   }
   for (; i < n; ++i) sum += static_cast<double>(x[i]);
-  normalise(x, sum, w, b, y, n, eps);
+  return sum;
+}
+
+}  // namespace
+
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
+  normalise(x, row_sum(x, n), w, b, y, n, eps);
 }
 
 void add_layer_norm(const float* x, const float* r, float* sum, const float* w, const float* b,
@@ -167,6 +181,14 @@ void add_layer_norm(const float* x, const float* r, float* sum, const float* w, 
     total += static_cast<double>(s);
   }
   normalise(sum, total, w, b, y, n, eps);
+}
+
+void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
+                         float* out, int64_t n, float eps) {
+  const float* table = gelu_fp16_table();
+  normalise(x, row_sum(x, n), w, b, out, n, eps, [=](__m256 v, int64_t i, __m256i m) {
+    return _mm256_add_ps(_mm256_maskload_ps(residual + i, m), gelu8(v, table));
+  });
 }
 
 }  // namespace tern::kernels::avx2

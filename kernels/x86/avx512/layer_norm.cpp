@@ -1,5 +1,6 @@
-// LayerNorm and residual add + LayerNorm with AVX-512, bit-identical to scalar::layer_norm and
-// scalar::add_layer_norm (llama.cpp's norm, mul and add ops).
+// LayerNorm, residual add + LayerNorm and LayerNorm + GELU + residual add with AVX-512,
+// bit-identical to scalar::layer_norm, scalar::add_layer_norm and scalar::layer_norm_gelu_add
+// (llama.cpp's norm, mul and add ops, and its gelu).
 //
 // Theory of operation. The reference adds floats to a double one element at a time (the row sum,
 // then the sum of squares): a chain of dependent adds whose rounding depends on the order, so it
@@ -15,11 +16,13 @@
 // A chunk that fails the test (where the reference's sum may round: an element below about
 // 2^-29 of s, a sum that outgrows 53 bits, an infinity or a NaN) is added one element at a time,
 // as the reference does, as are the elements of the row that do not fill a chunk. The normalisation
-// after the sums is element-wise and takes the reference's steps.
+// after the sums is element-wise and takes the reference's steps; the fused kernel applies GELU
+// (gelu16.h, as the gelu kernel) and the residual add to each vector before storing it.
 #include <cstdint>
 #include <cstring>
 
 #include "kernels/x86/avx512/avx512.h"
+#include "kernels/x86/avx512/gelu16.h"
 #include "kernels/x86/intrinsics.h"
 
 namespace tern::kernels::avx512 {
@@ -94,9 +97,11 @@ double add_chunk(double s, const __m512 (&d)[kVecs]) {
   return s;
 }
 
-// The reference's normalise: the sum of squares of x - mean, then the element-wise steps.
+// The reference's normalise: the sum of squares of x - mean, then the element-wise steps; y gets
+// finish(v, i, m) of the 16 results v of elements i.. (lanes m valid). y may be x.
+template <class Finish>
 void normalise(const float* x, double sum, const float* w, const float* b, float* y, int64_t n,
-               float eps) {
+               float eps, Finish finish) {
   const auto nd = static_cast<double>(n);
   const auto mean = static_cast<float>(sum / nd);
   const __m512 vmean = _mm512_set1_ps(mean);
@@ -122,13 +127,16 @@ void normalise(const float* x, double sum, const float* w, const float* b, float
     __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmean), vscale);
     if (w != nullptr) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i));
     if (b != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, b + i));
-    _mm512_mask_storeu_ps(y + i, m, v);
+    _mm512_mask_storeu_ps(y + i, m, finish(v, i, m));
   }
 }
 
-}  // namespace
+void normalise(const float* x, double sum, const float* w, const float* b, float* y, int64_t n,
+               float eps) {
+  normalise(x, sum, w, b, y, n, eps, [](__m512 v, int64_t, __mmask16) { return v; });
+}
 
-void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
+double row_sum(const float* x, int64_t n) {
   double sum = 0.0;
   int64_t i = 0;
   for (; i + kChunk <= n; i += kChunk) {
@@ -137,7 +145,13 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, int64_
     sum = add_chunk<false>(sum, d);
   }
   for (; i < n; ++i) sum += static_cast<double>(x[i]);
-  normalise(x, sum, w, b, y, n, eps);
+  return sum;
+}
+
+}  // namespace
+
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
+  normalise(x, row_sum(x, n), w, b, y, n, eps);
 }
 
 void add_layer_norm(const float* x, const float* r, float* sum, const float* w, const float* b,
@@ -158,6 +172,14 @@ void add_layer_norm(const float* x, const float* r, float* sum, const float* w, 
     total += static_cast<double>(s);
   }
   normalise(sum, total, w, b, y, n, eps);
+}
+
+void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
+                         float* out, int64_t n, float eps) {
+  const float* table = gelu_fp16_table();
+  normalise(x, row_sum(x, n), w, b, out, n, eps, [=](__m512 v, int64_t i, __mmask16 m) {
+    return _mm512_add_ps(_mm512_maskz_loadu_ps(m, residual + i), gelu16(v, table));
+  });
 }
 
 }  // namespace tern::kernels::avx512
