@@ -117,6 +117,11 @@ KernelTable make_neon(const KernelTable& lower) {
               .col_tile = neon::kQ4ColTile,
               .gemv_row_tile = neon::kQ4GemvRows});
   t.silu_mul = neon::silu_mul;
+  t.layer_norm = neon::layer_norm;
+  t.add_layer_norm = neon::add_layer_norm;
+  t.gelu = neon::gelu;
+  t.relu_sqr = neon::relu_sqr;
+  t.layer_norm_gelu_add = neon::layer_norm_gelu_add;
   return t;
 }
 #endif

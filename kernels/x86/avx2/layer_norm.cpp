@@ -9,8 +9,8 @@
 // other chunks, and the elements that do not fill a chunk, are added one at a time. The fused
 // kernel applies GELU (gelu8.h, as the gelu kernel) and the residual add before each store.
 #include <cstdint>
-#include <cstring>
 
+#include "kernels/exact_chunk.h"
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/gelu8.h"
 #include "kernels/x86/intrinsics.h"
@@ -20,24 +20,6 @@ namespace {
 
 constexpr int kVecs = 8;
 constexpr int64_t kChunk = 8 * kVecs;
-
-// 2^e for -1022 <= e <= 1023.
-double pow2(int e) {
-  const uint64_t bits = static_cast<uint64_t>(e + 1023) << 52;
-  double d;
-  std::memcpy(&d, &bits, sizeof d);
-  return d;
-}
-
-// Exponent of the lowest set bit of a nonzero finite double: s is a multiple of 2^that.
-int quantum_exp(double s) {
-  uint64_t bits;
-  std::memcpy(&bits, &s, sizeof bits);
-  const int e = static_cast<int>((bits >> 52) & 0x7ff);
-  uint64_t m = bits & ((uint64_t{1} << 52) - 1);
-  if (e > 0) m |= uint64_t{1} << 52;
-  return (e > 0 ? e : 1) - 1075 + __builtin_ctzll(m);
-}
 
 double lane_sum(__m256d v) {
   const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
@@ -76,19 +58,12 @@ double add_chunk(double s, const __m256 (&d)[kVecs]) {
   e4 = _mm_min_epu32(e4, _mm_shuffle_epi32(e4, 0xb1));
   const auto e_min = static_cast<int>(static_cast<uint32_t>(_mm_cvtsi128_si32(e4)) >> 23);
 
-  int q = e_min - 150;
-  if (s != 0.0) {
-    const int qs = quantum_exp(s);
-    if (qs < q) q = qs;
-  }
   const double chunk = lane_sum(sum);
   // An upper bound of sum |d|, enlarged by far more than its rounding error: the squares' double
   // lane sum, or a float sum of the magnitudes.
   const double bound = kNonNegative ? chunk * (1.0 + 0x1p-40)
                                     : static_cast<double>(lane_sum(abs_sum)) * (1.0 + 0x1p-16);
-  const double abs_s = s < 0.0 ? -s : s;
-  // NaN and infinity (also a float bound that overflowed) make the comparison false.
-  if (abs_s + bound < pow2(53 + q)) return s + chunk;
+  if (chunk_sum_is_exact(s, e_min, bound)) return s + chunk;
 
   alignas(32) float f[kChunk];
   for (int j = 0; j < kVecs; ++j) _mm256_store_ps(f + 8 * j, d[j]);

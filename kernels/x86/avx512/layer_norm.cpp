@@ -12,15 +12,16 @@
 // q is the smaller of the weight of the lowest set bit of s (a sum that has not rounded is a
 // multiple of the smallest step of the floats in it, far above its last significand bit) and
 // the step of the smallest nonzero d_j (from the exponent fields; zeros impose nothing); sum |d_j|
-// is bounded by a lane sum enlarged by far more than that sum's rounding error.
+// is bounded by a lane sum enlarged by far more than that sum's rounding error (the test is
+// chunk_sum_is_exact in kernels/exact_chunk.h, shared with the AVX2 and NEON LayerNorms).
 // A chunk that fails the test (where the reference's sum may round: an element below about
 // 2^-29 of s, a sum that outgrows 53 bits, an infinity or a NaN) is added one element at a time,
 // as the reference does, as are the elements of the row that do not fill a chunk. The normalisation
 // after the sums is element-wise and takes the reference's steps; the fused kernel applies GELU
 // (gelu16.h, as the gelu kernel) and the residual add to each vector before storing it.
 #include <cstdint>
-#include <cstring>
 
+#include "kernels/exact_chunk.h"
 #include "kernels/x86/avx512/avx512.h"
 #include "kernels/x86/avx512/gelu16.h"
 #include "kernels/x86/intrinsics.h"
@@ -30,24 +31,6 @@ namespace {
 
 constexpr int kVecs = 4;
 constexpr int64_t kChunk = 16 * kVecs;
-
-// 2^e for -1022 <= e <= 1023.
-double pow2(int e) {
-  const uint64_t bits = static_cast<uint64_t>(e + 1023) << 52;
-  double d;
-  std::memcpy(&d, &bits, sizeof d);
-  return d;
-}
-
-// Exponent of the lowest set bit of a nonzero finite double: s is a multiple of 2^that.
-int quantum_exp(double s) {
-  uint64_t bits;
-  std::memcpy(&bits, &s, sizeof bits);
-  const int e = static_cast<int>((bits >> 52) & 0x7ff);
-  uint64_t m = bits & ((uint64_t{1} << 52) - 1);
-  if (e > 0) m |= uint64_t{1} << 52;
-  return (e > 0 ? e : 1) - 1075 + __builtin_ctzll(m);
-}
 
 double lane_sum(__m512d v) {
   const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
@@ -76,20 +59,13 @@ double add_chunk(double s, const __m512 (&d)[kVecs]) {
   }
   const auto e_min = static_cast<int>(_mm512_reduce_min_epu32(e) >> 23);
 
-  int q = e_min - 150;
-  if (s != 0.0) {
-    const int qs = quantum_exp(s);
-    if (qs < q) q = qs;
-  }
   const double chunk = lane_sum(sum);
   // An upper bound of sum |d|, enlarged by far more than its rounding error: the squares' double
   // lane sum (within 2^-47 of itself), or a float sum of the magnitudes (within 2^-18).
   const double bound = kNonNegative
                            ? chunk * (1.0 + 0x1p-40)
                            : static_cast<double>(_mm512_reduce_add_ps(abs_sum)) * (1.0 + 0x1p-16);
-  const double abs_s = s < 0.0 ? -s : s;
-  // NaN and infinity (also a float bound that overflowed) make the comparison false.
-  if (abs_s + bound < pow2(53 + q)) return s + chunk;
+  if (chunk_sum_is_exact(s, e_min, bound)) return s + chunk;
 
   alignas(64) float f[kChunk];
   for (int j = 0; j < kVecs; ++j) _mm512_store_ps(f + 16 * j, d[j]);
