@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/scalar/gelu_fp16.h"
 #include "kernels/scalar/scalar.h"
 #include "quant/fp16.h"
 
@@ -37,14 +38,6 @@ const float* gelu_fp16_table() {
 }
 
 namespace scalar {
-
-float gelu_fp16(float x, const float* table) {
-  // ggml_vec_gelu_f32 with GGML_GELU_FP16 (defined unconditionally in ggml-cpu.c): the table
-  // only strictly between -10 and 10; beyond, GELU is within 1e-21 of 0 and of x.
-  if (x <= -10.0f) return 0.0f;
-  if (x >= 10.0f) return x;
-  return table[fp32_to_fp16(x)];
-}
 
 void gelu(const float* x, float* y, int64_t n) {
   const float* table = gelu_fp16_table();

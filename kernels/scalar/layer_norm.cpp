@@ -3,6 +3,7 @@
 // LLM_NORM), and the ops the fusions name, each step rounded as ggml does.
 #include <cmath>
 
+#include "kernels/scalar/gelu_fp16.h"
 #include "kernels/scalar/scalar.h"
 
 namespace tern::kernels::scalar {

@@ -23,7 +23,4 @@ void relu_sqr(const float* x, float* y, int64_t n);
 void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
                          float* out, int64_t n, float eps);
 
-// One element of gelu, `table` being gelu_fp16_table() (shared with the fused kernel).
-float gelu_fp16(float x, const float* table);
-
 }  // namespace tern::kernels::scalar
