@@ -1,8 +1,11 @@
-// Element-wise kernel microbenchmarks: layer_norm (with weight and bias), add_layer_norm, gelu and
-// relu_sqr on every supported ISA table (scalar is the baseline), one row of GPT-2 / BitNet widths,
-// one thread, warm data (these run on activations that were just written). GB/s counts the bytes
-// of the arrays the op reads and writes once each (layer_norm: x, w, b, y; add_layer_norm: x, r,
-// w, b, sum, y; the activations: x, y), not the kernel's extra passes over x.
+// Element-wise kernel microbenchmarks: layer_norm (with weight and bias), add_layer_norm, gelu,
+// relu_sqr and layer_norm_gelu_add on every supported ISA table (scalar is the baseline), one row
+// of GPT-2 / BitNet widths, one thread, warm data (these run on activations that were just
+// written). layer_norm_gelu_add_unfused is the same result from the table's layer_norm and gelu
+// and a plain add loop (the baseline of the fusion). GB/s counts the bytes of the arrays the op
+// reads and writes once each (layer_norm: x, w, b, y; add_layer_norm: x, r, w, b, sum, y; the
+// activations: x, y; layer_norm_gelu_add, fused or not: x, w, b, residual, out), not the kernel's
+// extra passes over x.
 // Not a test: run with --benchmark_filter=__avx512 and the like.
 #include <benchmark/benchmark.h>
 
@@ -21,7 +24,7 @@ using tern::kernels::KernelTable;
 constexpr int64_t kWidths[] = {2560, 4096, 6912};
 constexpr float kEps = 1e-5f;
 
-enum class Op { kLayerNorm, kAddLayerNorm, kGelu, kReluSqr };
+enum class Op { kLayerNorm, kAddLayerNorm, kGelu, kReluSqr, kLnGeluAdd, kLnGeluAddUnfused };
 
 struct OpInfo {
   Op op;
@@ -31,7 +34,9 @@ struct OpInfo {
 constexpr OpInfo kOps[] = {{Op::kLayerNorm, "layer_norm", 4},
                            {Op::kAddLayerNorm, "add_layer_norm", 6},
                            {Op::kGelu, "gelu", 2},
-                           {Op::kReluSqr, "relu_sqr", 2}};
+                           {Op::kReluSqr, "relu_sqr", 2},
+                           {Op::kLnGeluAdd, "layer_norm_gelu_add", 5},
+                           {Op::kLnGeluAddUnfused, "layer_norm_gelu_add_unfused", 5}};
 
 std::vector<float> normal_row(int64_t n, float scale, std::mt19937_64& rng) {
   std::normal_distribution<float> normal(0.0f, scale);
@@ -60,6 +65,14 @@ void bench_op(benchmark::State& state, const KernelTable* t, OpInfo op, int64_t 
         break;
       case Op::kReluSqr:
         t->relu_sqr(x.data(), y.data(), n);
+        break;
+      case Op::kLnGeluAdd:
+        t->layer_norm_gelu_add(x.data(), w.data(), b.data(), r.data(), y.data(), n, kEps);
+        break;
+      case Op::kLnGeluAddUnfused:
+        t->layer_norm(x.data(), w.data(), b.data(), sum.data(), n, kEps);
+        t->gelu(sum.data(), sum.data(), n);
+        for (size_t i = 0; i < y.size(); ++i) y[i] = r[i] + sum[i];
         break;
     }
     benchmark::DoNotOptimize(y.data());

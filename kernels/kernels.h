@@ -55,13 +55,22 @@ using LayerNormFn = void (*)(const float* x, const float* w, const float* b, flo
 using AddLayerNormFn = void (*)(const float* x, const float* r, float* sum, const float* w,
                                 const float* b, float* y, int64_t n, float eps);
 
+// Fused LayerNorm + GELU + residual add: out = residual + gelu(layer_norm(x, w, b, eps)), exactly
+// that composition of LayerNormFn, gelu (below) and llama.cpp's add, each step rounded on its own:
+// the same bits as running the three ops one after the other, without the intermediate rows. (No
+// step of the GPT-2 graph as llama.cpp builds it: there GELU sits between the FFN's projections;
+// AddLayerNormFn is the fusion that graph has.) out may be x or residual.
+using LayerNormGeluAddFn = void (*)(const float* x, const float* w, const float* b,
+                                    const float* residual, float* out, int64_t n, float eps);
+
 // y = f(x) element-wise over n elements; y may be x. gelu: llama.cpp's GGML_GELU_FP16 path of
 // ggml_vec_gelu_f32 (x <= -10: 0; x >= 10: x; otherwise gelu_fp16_table()[fp16 bits of x]; a NaN
 // gives a NaN, whose bits may differ between ISAs). relu_sqr: ggml_relu then ggml_sqr,
 // y = (x > 0 ? x : 0)^2 (BitNet b1.58's FFN activation).
 using ActivationFn = void (*)(const float* x, float* y, int64_t n);
 
-// ggml's GELU table, built once on first use by generic code: entry h is the tanh-approximation
+// ggml's GELU table, built once by generic code when the scalar table (which every other table
+// starts from) is constructed, so no kernel call pays for it: entry h is the tanh-approximation
 // GELU of the half h, rounded to half, widened to float. The ISA kernels gather from it.
 const float* gelu_fp16_table();
 // Softmax in place over x[0, n), as llama.cpp's soft_max with a causal mask: the row spans
@@ -140,6 +149,7 @@ struct KernelTable {
   // This ISA's own alternatives (not inherited from the lower table); see alternatives().
   std::array<MatmulAlternative, kMaxMatmulAlternatives> matmul_alternatives{};
   size_t n_matmul_alternatives = 0;
+  LayerNormGeluAddFn layer_norm_gelu_add;
 
   const MatmulKernel& matmul_for(const TypeTraits& w_type) const;
   std::span<const MatmulAlternative> alternatives() const;

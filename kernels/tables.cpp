@@ -87,6 +87,10 @@ KernelTable make_scalar() {
   t.add_layer_norm = scalar::add_layer_norm;
   t.gelu = scalar::gelu;
   t.relu_sqr = scalar::relu_sqr;
+  t.layer_norm_gelu_add = scalar::layer_norm_gelu_add;
+  // Every table starts from this one, so the GELU table is built here, before any table is
+  // handed out, and never inside the first gelu call of a forward pass.
+  gelu_fp16_table();
   return t;
 }
 
@@ -126,6 +130,11 @@ KernelTable make_neon(const KernelTable& lower) {
               .col_tile = neon::kQ4ColTile,
               .gemv_row_tile = neon::kQ4GemvRows});
   t.silu_mul = neon::silu_mul;
+  t.layer_norm = neon::layer_norm;
+  t.add_layer_norm = neon::add_layer_norm;
+  t.gelu = neon::gelu;
+  t.relu_sqr = neon::relu_sqr;
+  t.layer_norm_gelu_add = neon::layer_norm_gelu_add;
   return t;
 }
 #endif
@@ -180,6 +189,7 @@ KernelTable make_avx2(const KernelTable& lower) {
   t.silu_mul = avx2::silu_mul;
   t.softmax = avx2::softmax;
   t.attention = avx2::attention;
+  t.layer_norm_gelu_add = avx2::layer_norm_gelu_add;
   return t;
 }
 #endif
@@ -234,6 +244,7 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.silu_mul = avx512::silu_mul;
   t.softmax = avx512::softmax;
   t.attention = avx512::attention;
+  t.layer_norm_gelu_add = avx512::layer_norm_gelu_add;
   return t;
 }
 #endif

@@ -1,8 +1,8 @@
 // Tests of the element-wise kernels of GPT-2 and BitNet blocks (layer_norm, add_layer_norm, gelu,
-// relu_sqr): the scalar reference against bits recorded from llama.cpp and against independent
-// double-precision formulas within derived bounds, the fused add + LayerNorm against the separate
-// ops, and every supported ISA's entries against the scalar ones, bit for bit, on odd sizes,
-// tails and adversarial rows.
+// relu_sqr, layer_norm_gelu_add): the scalar reference against bits recorded from llama.cpp and
+// against independent double-precision formulas within derived bounds, the fused kernels against
+// the separate ops, and every supported ISA's entries against the scalar ones, bit for bit, on odd
+// sizes, tails and adversarial rows.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -41,6 +41,13 @@ std::vector<const KernelTable*> isa_tables() {
   }
   if (!skipped.empty()) WARN("built but not supported here, not tested:" << skipped);
   return out;
+}
+
+// isa_tables() with the scalar table first (the fusions must equal the separate ops there too).
+std::vector<const KernelTable*> all_tables() {
+  auto tables = isa_tables();
+  tables.insert(tables.begin(), &tern::kernels::scalar_table());
+  return tables;
 }
 
 // Row lengths: every tail below and around the vector widths and the 64-element sum chunks, and
@@ -120,6 +127,22 @@ std::vector<float> make_row(Mode m, int64_t n, std::mt19937_64& rng) {
     }
   }
   return x;
+}
+
+// Runs case_fn(table, n, mode, rng) for every table, row length and mode, with a generator seeded
+// `seed` + 1, + 2, ... row after row; a failing assertion names the case.
+template <class Fn>
+void sweep_rows(const std::vector<const KernelTable*>& tables, uint64_t seed, Fn case_fn) {
+  for (const KernelTable* t : tables) {
+    uint64_t s = seed;
+    for (const int64_t n : sizes()) {
+      for (const Mode m : kModes) {
+        std::mt19937_64 rng(++s);
+        INFO(t->name << ", n = " << n << ", " << name(m) << ", seed " << s);
+        case_fn(*t, n, m, rng);
+      }
+    }
+  }
 }
 
 // Requires the same bits; on failure names the first element that differs, in hex floats.
@@ -292,33 +315,26 @@ TEST_CASE("the scalar relu_sqr is max(x, 0)^2 exactly", "[elementwise][relu_sqr]
 
 TEST_CASE("every ISA's layer_norm gives the scalar reference's bits", "[elementwise][isa]") {
   int n_cases = 0;
-  for (const KernelTable* t : isa_tables()) {
-    uint64_t seed = 100;
-    for (const int64_t n : sizes()) {
-      for (const Mode m : kModes) {
-        std::mt19937_64 rng(++seed);
-        INFO(t->name << ", n = " << n << ", " << name(m) << ", seed " << seed);
-        const auto x = make_row(m, n, rng);
-        const auto w = make_row(Mode::kNormal, n, rng);
-        const auto b = make_row(Mode::kNormal, n, rng);
-        // Without weight and bias, with each, with both.
-        for (int wb = 0; wb < 4; ++wb) {
-          const float* wp = (wb & 1) != 0 ? w.data() : nullptr;
-          const float* bp = (wb & 2) != 0 ? b.data() : nullptr;
-          std::vector<float> want(x.size()), got(x.size(), -1.0f);
-          ref().layer_norm(x.data(), wp, bp, want.data(), n, kEps);
-          t->layer_norm(x.data(), wp, bp, got.data(), n, kEps);
-          require_same_bits(want, got, "weight/bias " + std::to_string(wb));
-          ++n_cases;
-        }
-        // In place.
-        std::vector<float> got = x, want(x.size());
-        ref().layer_norm(x.data(), w.data(), b.data(), want.data(), n, kEps);
-        t->layer_norm(got.data(), w.data(), b.data(), got.data(), n, kEps);
-        require_same_bits(want, got, "in place");
-      }
+  sweep_rows(isa_tables(), 100, [&](const KernelTable& t, int64_t n, Mode m, std::mt19937_64& rng) {
+    const auto x = make_row(m, n, rng);
+    const auto w = make_row(Mode::kNormal, n, rng);
+    const auto b = make_row(Mode::kNormal, n, rng);
+    // Without weight and bias, with each, with both.
+    for (int wb = 0; wb < 4; ++wb) {
+      const float* wp = (wb & 1) != 0 ? w.data() : nullptr;
+      const float* bp = (wb & 2) != 0 ? b.data() : nullptr;
+      std::vector<float> want(x.size()), got(x.size(), -1.0f);
+      ref().layer_norm(x.data(), wp, bp, want.data(), n, kEps);
+      t.layer_norm(x.data(), wp, bp, got.data(), n, kEps);
+      require_same_bits(want, got, "weight/bias " + std::to_string(wb));
+      ++n_cases;
     }
-  }
+    // In place.
+    std::vector<float> got = x, want(x.size());
+    ref().layer_norm(x.data(), w.data(), b.data(), want.data(), n, kEps);
+    t.layer_norm(got.data(), w.data(), b.data(), got.data(), n, kEps);
+    require_same_bits(want, got, "in place");
+  });
   if (!isa_tables().empty()) CHECK(n_cases > 1000);
 }
 
@@ -352,6 +368,12 @@ TEST_CASE("layer_norm keeps the reference's double sums where lanes would round 
         t->add_layer_norm(x.data(), zero.data(), zero.data(), nullptr, nullptr, got.data(), n,
                           kEps);
         require_same_bits(want, got, "add_layer_norm");
+        // A zero residual still adds: +0 + -0 is +0.
+        ref().gelu(want.data(), want.data(), n);
+        for (float& v : want) v = 0.0f + v;
+        const std::vector<float> no_residual(x.size(), 0.0f);  // add_layer_norm wrote over zero
+        t->layer_norm_gelu_add(x.data(), nullptr, nullptr, no_residual.data(), got.data(), n, kEps);
+        require_same_bits(want, got, "layer_norm_gelu_add");
       }
     }
   }
@@ -361,38 +383,71 @@ TEST_CASE("layer_norm keeps the reference's double sums where lanes would round 
 // equal the add followed by the scalar layer_norm, for the sum and the output, also in place.
 TEST_CASE("add_layer_norm equals the add followed by layer_norm on every ISA",
           "[elementwise][isa][fused]") {
-  auto tables = isa_tables();
-  tables.insert(tables.begin(), &ref());
-  for (const KernelTable* t : tables) {
-    uint64_t seed = 200;
-    for (const int64_t n : sizes()) {
-      for (const Mode m : kModes) {
-        std::mt19937_64 rng(++seed);
-        INFO(t->name << ", n = " << n << ", " << name(m) << ", seed " << seed);
-        const auto x = make_row(m, n, rng);
-        const auto r = make_row(m == Mode::kConstant ? m : Mode::kNormal, n, rng);
-        const auto w = make_row(Mode::kNormal, n, rng);
-        const auto b = make_row(Mode::kNormal, n, rng);
-        std::vector<float> want_sum(x.size()), want(x.size());
-        for (size_t i = 0; i < x.size(); ++i) want_sum[i] = x[i] + r[i];
-        ref().layer_norm(want_sum.data(), w.data(), b.data(), want.data(), n, kEps);
+  sweep_rows(all_tables(), 200, [&](const KernelTable& t, int64_t n, Mode m, std::mt19937_64& rng) {
+    const auto x = make_row(m, n, rng);
+    const auto r = make_row(m == Mode::kConstant ? m : Mode::kNormal, n, rng);
+    const auto w = make_row(Mode::kNormal, n, rng);
+    const auto b = make_row(Mode::kNormal, n, rng);
+    std::vector<float> want_sum(x.size()), want(x.size());
+    for (size_t i = 0; i < x.size(); ++i) want_sum[i] = x[i] + r[i];
+    ref().layer_norm(want_sum.data(), w.data(), b.data(), want.data(), n, kEps);
 
-        std::vector<float> sum(x.size(), -1.0f), y(x.size(), -1.0f);
-        t->add_layer_norm(x.data(), r.data(), sum.data(), w.data(), b.data(), y.data(), n, kEps);
-        require_same_bits(want_sum, sum, "sum");
-        require_same_bits(want, y, "output");
+    std::vector<float> sum(x.size(), -1.0f), y(x.size(), -1.0f);
+    t.add_layer_norm(x.data(), r.data(), sum.data(), w.data(), b.data(), y.data(), n, kEps);
+    require_same_bits(want_sum, sum, "sum");
+    require_same_bits(want, y, "output");
 
-        // The residual stream updated in place, the output over x; and without weight and bias.
-        std::vector<float> rs = r, xs = x, plain(x.size());
-        t->add_layer_norm(xs.data(), rs.data(), rs.data(), w.data(), b.data(), xs.data(), n, kEps);
-        require_same_bits(want_sum, rs, "sum in place");
-        require_same_bits(want, xs, "output in place");
-        ref().layer_norm(want_sum.data(), nullptr, nullptr, want.data(), n, kEps);
-        t->add_layer_norm(x.data(), r.data(), sum.data(), nullptr, nullptr, plain.data(), n, kEps);
-        require_same_bits(want, plain, "no weight or bias");
-      }
+    // The residual stream updated in place, the output over x; and without weight and bias.
+    std::vector<float> rs = r, xs = x, plain(x.size());
+    t.add_layer_norm(xs.data(), rs.data(), rs.data(), w.data(), b.data(), xs.data(), n, kEps);
+    require_same_bits(want_sum, rs, "sum in place");
+    require_same_bits(want, xs, "output in place");
+    ref().layer_norm(want_sum.data(), nullptr, nullptr, want.data(), n, kEps);
+    t.add_layer_norm(x.data(), r.data(), sum.data(), nullptr, nullptr, plain.data(), n, kEps);
+    require_same_bits(want, plain, "no weight or bias");
+  });
+}
+
+// The fused op is defined as layer_norm, then gelu, then the residual add: on every table, scalar
+// included, it must equal those reference ops run one after the other, with and without weight
+// and bias, also in place over the residual and over x. Weights up to 8 x normal push the
+// normalised values past the table's ends at -10 and 10.
+TEST_CASE("layer_norm_gelu_add equals layer_norm, gelu and the add on every ISA",
+          "[elementwise][isa][fused]") {
+  int n_cases = 0;
+  sweep_rows(all_tables(), 400, [&](const KernelTable& t, int64_t n, Mode m, std::mt19937_64& rng) {
+    const auto x = make_row(m, n, rng);
+    const auto r = make_row(m == Mode::kTiny ? m : Mode::kNormal, n, rng);
+    auto w = make_row(Mode::kNormal, n, rng);
+    const float w_scale = n % 2 == 0 ? 8.0f : 1.0f;
+    for (float& v : w) v *= w_scale;
+    const auto b = make_row(Mode::kNormal, n, rng);
+    for (int wb = 0; wb < 4; ++wb) {
+      INFO("weight/bias " << wb);
+      const float* wp = (wb & 1) != 0 ? w.data() : nullptr;
+      const float* bp = (wb & 2) != 0 ? b.data() : nullptr;
+      std::vector<float> want(x.size());
+      ref().layer_norm(x.data(), wp, bp, want.data(), n, kEps);
+      ref().gelu(want.data(), want.data(), n);
+      for (size_t i = 0; i < want.size(); ++i) want[i] = r[i] + want[i];
+
+      std::vector<float> got(x.size(), -1.0f);
+      t.layer_norm_gelu_add(x.data(), wp, bp, r.data(), got.data(), n, kEps);
+      require_same_bits(want, got, "separate ops");
+      std::vector<float> scalar(x.size(), -1.0f);
+      ref().layer_norm_gelu_add(x.data(), wp, bp, r.data(), scalar.data(), n, kEps);
+      require_same_bits(scalar, got, "scalar fused");
+
+      std::vector<float> rs = r;  // the residual stream updated in place
+      t.layer_norm_gelu_add(x.data(), wp, bp, rs.data(), rs.data(), n, kEps);
+      require_same_bits(want, rs, "in place over the residual");
+      std::vector<float> xs = x;
+      t.layer_norm_gelu_add(xs.data(), wp, bp, r.data(), xs.data(), n, kEps);
+      require_same_bits(want, xs, "in place over x");
+      ++n_cases;
     }
-  }
+  });
+  CHECK(n_cases >= 4 * 76 * 9);
 }
 
 TEST_CASE("every ISA's gelu and relu_sqr give the scalar reference's bits", "[elementwise][isa]") {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/scalar/gelu_fp16.h"
 #include "kernels/scalar/scalar.h"
 #include "quant/fp16.h"
 
@@ -39,19 +40,8 @@ const float* gelu_fp16_table() {
 namespace scalar {
 
 void gelu(const float* x, float* y, int64_t n) {
-  // ggml_vec_gelu_f32 with GGML_GELU_FP16 (defined unconditionally in ggml-cpu.c): the table
-  // only strictly between -10 and 10; beyond, GELU is within 1e-21 of 0 and of x.
   const float* table = gelu_fp16_table();
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    if (v <= -10.0f) {
-      y[i] = 0.0f;
-    } else if (v >= 10.0f) {
-      y[i] = v;
-    } else {
-      y[i] = table[fp32_to_fp16(v)];
-    }
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_fp16(x[i], table);
 }
 
 void relu_sqr(const float* x, float* y, int64_t n) {

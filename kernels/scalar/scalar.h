@@ -21,5 +21,7 @@ void add_layer_norm(const float* x, const float* r, float* sum, const float* w, 
                     float* y, int64_t n, float eps);
 void gelu(const float* x, float* y, int64_t n);
 void relu_sqr(const float* x, float* y, int64_t n);
+void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
+                         float* out, int64_t n, float eps);
 
 }  // namespace tern::kernels::scalar

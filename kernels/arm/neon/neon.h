@@ -52,4 +52,14 @@ void matmul_q4_0_q8_0_dotprod(const TypeTraits& w_type, const std::byte* w, size
 // silu_mul (kernels/arm/neon/silu_mul.cpp): ggml_v_expf four lanes at a time.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
+// Element-wise kernels (layer_norm.cpp, activations.cpp): LayerNormFn, AddLayerNormFn,
+// ActivationFn and LayerNormGeluAddFn of kernels/kernels.h.
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps);
+void add_layer_norm(const float* x, const float* r, float* sum, const float* w, const float* b,
+                    float* y, int64_t n, float eps);
+void gelu(const float* x, float* y, int64_t n);
+void relu_sqr(const float* x, float* y, int64_t n);
+void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
+                         float* out, int64_t n, float eps);
+
 }  // namespace tern::kernels::neon

@@ -1,172 +1,89 @@
-// LayerNorm and residual add + LayerNorm with AVX2, bit-identical to scalar::layer_norm and
-// scalar::add_layer_norm (llama.cpp's norm, mul and add ops).
-//
-// Theory of operation: as in kernels/x86/avx512/layer_norm.cpp. The reference's double sums are
-// taken 64 floats at a time in lanes wherever no add of the reference's one-at-a-time chain can
-// round (s and the chunk's elements multiples of one power of two q, |s| + sum |d| < 2^53 q; q
-// from the lowest set bit of s and the exponent fields of the elements);
-// other chunks, and the elements that do not fill a chunk, are added one at a time.
+// LayerNorm, residual add + LayerNorm and LayerNorm + GELU + residual add with AVX2,
+// bit-identical to scalar::layer_norm, scalar::add_layer_norm and scalar::layer_norm_gelu_add
+// (llama.cpp's norm, mul and add ops, and its gelu): kernels/layer_norm_lanes.h (theory of
+// operation there) over 8-float lanes; the tails are maskload and maskstore.
 #include <cstdint>
-#include <cstring>
 
+#include "kernels/layer_norm_lanes.h"
 #include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/avx2/gelu8.h"
 #include "kernels/x86/intrinsics.h"
 
 namespace tern::kernels::avx2 {
 namespace {
 
-constexpr int kVecs = 8;
-constexpr int64_t kChunk = 8 * kVecs;
+struct Lanes {
+  using V = __m256;
+  static constexpr int64_t kWidth = 8;
 
-// 2^e for -1022 <= e <= 1023.
-double pow2(int e) {
-  const uint64_t bits = static_cast<uint64_t>(e + 1023) << 52;
-  double d;
-  std::memcpy(&d, &bits, sizeof d);
-  return d;
-}
-
-// Exponent of the lowest set bit of a nonzero finite double: s is a multiple of 2^that.
-int quantum_exp(double s) {
-  uint64_t bits;
-  std::memcpy(&bits, &s, sizeof bits);
-  const int e = static_cast<int>((bits >> 52) & 0x7ff);
-  uint64_t m = bits & ((uint64_t{1} << 52) - 1);
-  if (e > 0) m |= uint64_t{1} << 52;
-  return (e > 0 ? e : 1) - 1075 + __builtin_ctzll(m);
-}
-
-double lane_sum(__m256d v) {
-  const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-  return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
-}
-
-// The sum of the lanes of v (any order).
-float lane_sum(__m256 v) {
-  __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
-}
-
-// s + d[0][0] + ... + d[kVecs - 1][7] rounded as the reference's one-at-a-time double adds.
-// kNonNegative: the elements are squares, so sum |d| is their sum.
-template <bool kNonNegative>
-double add_chunk(double s, const __m256 (&d)[kVecs]) {
-  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
-  const __m256i exp_mask = _mm256_set1_epi32(0x7f800000);
-  const __m256i min_exp = _mm256_set1_epi32(0x00800000);  // subnormals: the step of exponent 1
-  __m256i e = exp_mask;
-  __m256d sum = _mm256_setzero_pd();
-  __m256 abs_sum = _mm256_setzero_ps();
-  for (const __m256& v : d) {
-    const __m256i a = _mm256_and_si256(_mm256_castps_si256(v), abs_mask);
-    // The exponent field (at least 1) of a nonzero element; 255 for a zero, which imposes nothing.
-    const __m256i zero = _mm256_cmpeq_epi32(a, _mm256_setzero_si256());
-    const __m256i field = _mm256_max_epu32(_mm256_and_si256(a, exp_mask), min_exp);
-    e = _mm256_min_epu32(e, _mm256_or_si256(field, _mm256_and_si256(zero, exp_mask)));
-    sum = _mm256_add_pd(sum, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
-                                           _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
-    if (!kNonNegative) abs_sum = _mm256_add_ps(abs_sum, _mm256_castsi256_ps(a));
+  // Lanes [0, k): maskload and maskstore read and write nothing else.
+  static __m256i mask(int64_t k) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
-  __m128i e4 = _mm_min_epu32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
-  e4 = _mm_min_epu32(e4, _mm_shuffle_epi32(e4, 0x4e));
-  e4 = _mm_min_epu32(e4, _mm_shuffle_epi32(e4, 0xb1));
-  const auto e_min = static_cast<int>(static_cast<uint32_t>(_mm_cvtsi128_si32(e4)) >> 23);
-
-  int q = e_min - 150;
-  if (s != 0.0) {
-    const int qs = quantum_exp(s);
-    if (qs < q) q = qs;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V load_n(const float* p, int64_t k) {
+    return k == kWidth ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask(k));
   }
-  const double chunk = lane_sum(sum);
-  // An upper bound of sum |d|, enlarged by far more than its rounding error: the squares' double
-  // lane sum, or a float sum of the magnitudes.
-  const double bound = kNonNegative ? chunk * (1.0 + 0x1p-40)
-                                    : static_cast<double>(lane_sum(abs_sum)) * (1.0 + 0x1p-16);
-  const double abs_s = s < 0.0 ? -s : s;
-  // NaN and infinity (also a float bound that overflowed) make the comparison false.
-  if (abs_s + bound < pow2(53 + q)) return s + chunk;
-
-  alignas(32) float f[kChunk];
-  for (int j = 0; j < kVecs; ++j) _mm256_store_ps(f + 8 * j, d[j]);
-  for (const float v : f) s += static_cast<double>(v);
-  return s;
-}
-
-// Lanes [0, left) of a row tail: maskload/maskstore read and write nothing else.
-__m256i tail_mask(int64_t left) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(left)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-// The reference's normalise: the sum of squares of x - mean, then the element-wise steps.
-void normalise(const float* x, double sum, const float* w, const float* b, float* y, int64_t n,
-               float eps) {
-  const auto nd = static_cast<double>(n);
-  const auto mean = static_cast<float>(sum / nd);
-  const __m256 vmean = _mm256_set1_ps(mean);
-  double sum2 = 0.0;
-  int64_t i = 0;
-  for (; i + kChunk <= n; i += kChunk) {
-    __m256 sq[kVecs];
-    for (int j = 0; j < kVecs; ++j) {
-      const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8 * j), vmean);
-      sq[j] = _mm256_mul_ps(v, v);
+  static void store_n(float* p, V v, int64_t k) {
+    if (k == kWidth) {
+      _mm256_storeu_ps(p, v);
+    } else {
+      _mm256_maskstore_ps(p, mask(k), v);
     }
-    sum2 = add_chunk<true>(sum2, sq);
   }
-  for (; i < n; ++i) {
-    const float v = x[i] - mean;
-    sum2 += static_cast<double>(v * v);
+  static V splat(float f) { return _mm256_set1_ps(f); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static float sqrt(float f) { return _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(f))); }
+  static V gelu(V v, const float* table) { return gelu8(v, table); }
+
+  template <bool kNonNegative>
+  static layer_norm_lanes::ChunkSums chunk_sums(const V (&d)[layer_norm_lanes::kChunk / kWidth]) {
+    const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
+    const __m256i exp_mask = _mm256_set1_epi32(0x7f800000);
+    const __m256i min_exp = _mm256_set1_epi32(0x00800000);  // subnormals: the step of exponent 1
+    __m256i e = exp_mask;
+    __m256d sum = _mm256_setzero_pd();
+    __m256 abs_sum = _mm256_setzero_ps();
+    for (const V& v : d) {
+      const __m256i a = _mm256_and_si256(_mm256_castps_si256(v), abs_mask);
+      // The exponent field (at least 1) of a nonzero element; 255 for a zero.
+      const __m256i zero = _mm256_cmpeq_epi32(a, _mm256_setzero_si256());
+      const __m256i field = _mm256_max_epu32(_mm256_and_si256(a, exp_mask), min_exp);
+      e = _mm256_min_epu32(e, _mm256_or_si256(field, _mm256_and_si256(zero, exp_mask)));
+      sum = _mm256_add_pd(sum, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                                             _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+      if (!kNonNegative) abs_sum = _mm256_add_ps(abs_sum, _mm256_castsi256_ps(a));
+    }
+    __m128i e4 = _mm_min_epu32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
+    e4 = _mm_min_epu32(e4, _mm_shuffle_epi32(e4, 0x4e));
+    e4 = _mm_min_epu32(e4, _mm_shuffle_epi32(e4, 0xb1));
+    const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(abs_sum), _mm256_extractf128_ps(abs_sum, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    return {.sum = _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q))),
+            .min_field = static_cast<int>(static_cast<uint32_t>(_mm_cvtsi128_si32(e4)) >> 23),
+            .abs_sum = _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))};
   }
-  const auto var = static_cast<float>(sum2 / nd);
-  const __m256 vscale = _mm256_set1_ps(1.0f / _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(var + eps))));
-  const auto step = [&](__m256 xv, int64_t at, __m256i m) {
-    __m256 v = _mm256_mul_ps(_mm256_sub_ps(xv, vmean), vscale);
-    if (w != nullptr) v = _mm256_mul_ps(v, _mm256_maskload_ps(w + at, m));
-    if (b != nullptr) v = _mm256_add_ps(v, _mm256_maskload_ps(b + at, m));
-    return v;
-  };
-  const __m256i all = _mm256_set1_epi32(-1);
-  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, step(_mm256_loadu_ps(x + i), i, all));
-  if (i < n) {
-    const __m256i m = tail_mask(n - i);
-    _mm256_maskstore_ps(y + i, m, step(_mm256_maskload_ps(x + i, m), i, m));
-  }
-}
+};
 
 }  // namespace
 
 void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
-  double sum = 0.0;
-  int64_t i = 0;
-  for (; i + kChunk <= n; i += kChunk) {
-    __m256 d[kVecs];
-    for (int j = 0; j < kVecs; ++j) d[j] = _mm256_loadu_ps(x + i + 8 * j);
-    sum = add_chunk<false>(sum, d);
-  }
-  for (; i < n; ++i) sum += static_cast<double>(x[i]);
-  normalise(x, sum, w, b, y, n, eps);
+  layer_norm_lanes::layer_norm<Lanes>(x, w, b, y, n, eps);
 }
 
 void add_layer_norm(const float* x, const float* r, float* sum, const float* w, const float* b,
                     float* y, int64_t n, float eps) {
-  double total = 0.0;
-  int64_t i = 0;
-  for (; i + kChunk <= n; i += kChunk) {
-    __m256 d[kVecs];
-    for (int j = 0; j < kVecs; ++j) {
-      d[j] = _mm256_add_ps(_mm256_loadu_ps(x + i + 8 * j), _mm256_loadu_ps(r + i + 8 * j));
-      _mm256_storeu_ps(sum + i + 8 * j, d[j]);
-    }
-    total = add_chunk<false>(total, d);
-  }
-  for (; i < n; ++i) {
-    const float s = x[i] + r[i];
-    sum[i] = s;
-    total += static_cast<double>(s);
-  }
-  normalise(sum, total, w, b, y, n, eps);
+  layer_norm_lanes::add_layer_norm<Lanes>(x, r, sum, w, b, y, n, eps);
+}
+
+void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
+                         float* out, int64_t n, float eps) {
+  layer_norm_lanes::layer_norm_gelu_add<Lanes>(x, w, b, residual, out, n, eps, gelu_fp16_table());
 }
 
 }  // namespace tern::kernels::avx2

@@ -3,20 +3,11 @@
 #include <cstdint>
 
 #include "kernels/x86/avx512/avx512.h"
+#include "kernels/x86/avx512/gelu16.h"
 #include "kernels/x86/intrinsics.h"
 
 namespace tern::kernels::avx512 {
 namespace {
-
-// vcvtps2ph rounds to nearest even like ggml's _cvtss_sh(x, 0); every index is a half, so the
-// gather stays inside the 65536 entries whatever x is. Lanes outside (-10, 10) are then replaced.
-__m512 gelu16(__m512 x, const float* table) {
-  const __m512i h = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
-  const __m512 t = _mm512_i32gather_ps(h, table, 4);
-  const __mmask16 low = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-10.0f), _CMP_LE_OQ);
-  const __mmask16 high = _mm512_cmp_ps_mask(x, _mm512_set1_ps(10.0f), _CMP_GE_OQ);
-  return _mm512_maskz_mov_ps(static_cast<__mmask16>(~low), _mm512_mask_mov_ps(t, high, x));
-}
 
 // max(x, 0) returns its second operand unless x > 0: the reference's x > 0 ? x : 0 for -0 and
 // NaN too.

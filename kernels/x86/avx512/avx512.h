@@ -37,8 +37,8 @@ void matmul_q8_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_str
                       const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
                       int64_t ldy, int64_t r0, int64_t r1);
 
-// Element-wise kernels (layer_norm.cpp, activations.cpp): LayerNormFn, AddLayerNormFn and
-// ActivationFn of kernels/kernels.h.
+// Element-wise kernels (layer_norm.cpp, activations.cpp): LayerNormFn, AddLayerNormFn,
+// ActivationFn and LayerNormGeluAddFn of kernels/kernels.h.
 void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps);
 void add_layer_norm(const float* x, const float* r, float* sum, const float* w, const float* b,
                     float* y, int64_t n, float eps);
@@ -53,5 +53,7 @@ void softmax(float* x, int64_t n, int64_t n_span);
 void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uint16_t* v,
                size_t v_pos_stride, int64_t n_pos, int64_t n_kv, int64_t n_batch, int64_t head_dim,
                float scale, float* out, float* scratch);
+void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
+                         float* out, int64_t n, float eps);
 
 }  // namespace tern::kernels::avx512

@@ -1,163 +1,73 @@
-// LayerNorm and residual add + LayerNorm with AVX-512, bit-identical to scalar::layer_norm and
-// scalar::add_layer_norm (llama.cpp's norm, mul and add ops).
-//
-// Theory of operation. The reference adds floats to a double one element at a time (the row sum,
-// then the sum of squares): a chain of dependent adds whose rounding depends on the order, so it
-// cannot simply be split across lanes. But few of those adds round, since a double has 29 more
-// significand bits than a float. Take a chunk of 64 floats d_j and the running sum s. If s and
-// every d_j are multiples of one power of two q, and |s| + sum |d_j| < 2^53 q, then every partial
-// sum, in the reference's order or in any other, is a multiple of q below 2^53 q in magnitude and
-// therefore exact: the chunk may be summed in lanes and added to s, giving the reference's double.
-// q is the smaller of the weight of the lowest set bit of s (a sum that has not rounded is a
-// multiple of the smallest step of the floats in it, far above its last significand bit) and
-// the step of the smallest nonzero d_j (from the exponent fields; zeros impose nothing); sum |d_j|
-// is bounded by a lane sum enlarged by far more than that sum's rounding error.
-// A chunk that fails the test (where the reference's sum may round: an element below about
-// 2^-29 of s, a sum that outgrows 53 bits, an infinity or a NaN) is added one element at a time,
-// as the reference does, as are the elements of the row that do not fill a chunk. The normalisation
-// after the sums is element-wise and takes the reference's steps.
+// LayerNorm, residual add + LayerNorm and LayerNorm + GELU + residual add with AVX-512,
+// bit-identical to scalar::layer_norm, scalar::add_layer_norm and scalar::layer_norm_gelu_add
+// (llama.cpp's norm, mul and add ops, and its gelu): kernels/layer_norm_lanes.h (theory of
+// operation there) over 16-float lanes; the tails are masked loads and stores.
 #include <cstdint>
-#include <cstring>
 
+#include "kernels/layer_norm_lanes.h"
 #include "kernels/x86/avx512/avx512.h"
+#include "kernels/x86/avx512/gelu16.h"
 #include "kernels/x86/intrinsics.h"
 
 namespace tern::kernels::avx512 {
 namespace {
 
-constexpr int kVecs = 4;
-constexpr int64_t kChunk = 16 * kVecs;
+struct Lanes {
+  using V = __m512;
+  static constexpr int64_t kWidth = 16;
 
-// 2^e for -1022 <= e <= 1023.
-double pow2(int e) {
-  const uint64_t bits = static_cast<uint64_t>(e + 1023) << 52;
-  double d;
-  std::memcpy(&d, &bits, sizeof d);
-  return d;
-}
-
-// Exponent of the lowest set bit of a nonzero finite double: s is a multiple of 2^that.
-int quantum_exp(double s) {
-  uint64_t bits;
-  std::memcpy(&bits, &s, sizeof bits);
-  const int e = static_cast<int>((bits >> 52) & 0x7ff);
-  uint64_t m = bits & ((uint64_t{1} << 52) - 1);
-  if (e > 0) m |= uint64_t{1} << 52;
-  return (e > 0 ? e : 1) - 1075 + __builtin_ctzll(m);
-}
-
-double lane_sum(__m512d v) {
-  const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
-  const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
-  return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
-}
-
-// s + d[0] + ... + d[kChunk - 1] rounded as the reference's one-at-a-time double adds (see the
-// top). kNonNegative: the elements are squares, so sum |d| is their sum.
-template <bool kNonNegative>
-double add_chunk(double s, const __m512 (&d)[kVecs]) {
-  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
-  const __m512i exp_mask = _mm512_set1_epi32(0x7f800000);
-  const __m512i min_exp = _mm512_set1_epi32(0x00800000);  // subnormals: the step of exponent 1
-  // Smallest exponent field of a nonzero element; 255 when all are zero (then the test passes).
-  __m512i e = exp_mask;
-  __m512d sum = _mm512_setzero_pd();
-  __m512 abs_sum = _mm512_setzero_ps();
-  for (const __m512& v : d) {
-    const __m512i a = _mm512_and_si512(_mm512_castps_si512(v), abs_mask);
-    e = _mm512_mask_min_epu32(e, _mm512_test_epi32_mask(a, a), e,
-                              _mm512_max_epu32(_mm512_and_si512(a, exp_mask), min_exp));
-    sum = _mm512_add_pd(sum, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)),
-                                           _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
-    if (!kNonNegative) abs_sum = _mm512_add_ps(abs_sum, _mm512_castsi512_ps(a));
+  static __mmask16 mask(int64_t k) {
+    return k >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << k) - 1);
   }
-  const auto e_min = static_cast<int>(_mm512_reduce_min_epu32(e) >> 23);
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V load_n(const float* p, int64_t k) { return _mm512_maskz_loadu_ps(mask(k), p); }
+  static void store_n(float* p, V v, int64_t k) { _mm512_mask_storeu_ps(p, mask(k), v); }
+  static V splat(float f) { return _mm512_set1_ps(f); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static float sqrt(float f) { return _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(f))); }
+  static V gelu(V v, const float* table) { return gelu16(v, table); }
 
-  int q = e_min - 150;
-  if (s != 0.0) {
-    const int qs = quantum_exp(s);
-    if (qs < q) q = qs;
-  }
-  const double chunk = lane_sum(sum);
-  // An upper bound of sum |d|, enlarged by far more than its rounding error: the squares' double
-  // lane sum (within 2^-47 of itself), or a float sum of the magnitudes (within 2^-18).
-  const double bound = kNonNegative
-                           ? chunk * (1.0 + 0x1p-40)
-                           : static_cast<double>(_mm512_reduce_add_ps(abs_sum)) * (1.0 + 0x1p-16);
-  const double abs_s = s < 0.0 ? -s : s;
-  // NaN and infinity (also a float bound that overflowed) make the comparison false.
-  if (abs_s + bound < pow2(53 + q)) return s + chunk;
-
-  alignas(64) float f[kChunk];
-  for (int j = 0; j < kVecs; ++j) _mm512_store_ps(f + 16 * j, d[j]);
-  for (const float v : f) s += static_cast<double>(v);
-  return s;
-}
-
-// The reference's normalise: the sum of squares of x - mean, then the element-wise steps.
-void normalise(const float* x, double sum, const float* w, const float* b, float* y, int64_t n,
-               float eps) {
-  const auto nd = static_cast<double>(n);
-  const auto mean = static_cast<float>(sum / nd);
-  const __m512 vmean = _mm512_set1_ps(mean);
-  double sum2 = 0.0;
-  int64_t i = 0;
-  for (; i + kChunk <= n; i += kChunk) {
-    __m512 sq[kVecs];
-    for (int j = 0; j < kVecs; ++j) {
-      const __m512 v = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16 * j), vmean);
-      sq[j] = _mm512_mul_ps(v, v);
+  template <bool kNonNegative>
+  static layer_norm_lanes::ChunkSums chunk_sums(const V (&d)[layer_norm_lanes::kChunk / kWidth]) {
+    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+    const __m512i exp_mask = _mm512_set1_epi32(0x7f800000);
+    const __m512i min_exp = _mm512_set1_epi32(0x00800000);  // subnormals: the step of exponent 1
+    __m512i e = exp_mask;
+    __m512d sum = _mm512_setzero_pd();
+    __m512 abs_sum = _mm512_setzero_ps();
+    for (const V& v : d) {
+      const __m512i a = _mm512_and_si512(_mm512_castps_si512(v), abs_mask);
+      e = _mm512_mask_min_epu32(e, _mm512_test_epi32_mask(a, a), e,
+                                _mm512_max_epu32(_mm512_and_si512(a, exp_mask), min_exp));
+      sum = _mm512_add_pd(sum, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+                                             _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
+      if (!kNonNegative) abs_sum = _mm512_add_ps(abs_sum, _mm512_castsi512_ps(a));
     }
-    sum2 = add_chunk<true>(sum2, sq);
+    const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(sum), _mm512_extractf64x4_pd(sum, 1));
+    const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return {.sum = _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q))),
+            .min_field = static_cast<int>(_mm512_reduce_min_epu32(e) >> 23),
+            .abs_sum = kNonNegative ? 0.0f : _mm512_reduce_add_ps(abs_sum)};
   }
-  for (; i < n; ++i) {
-    const float v = x[i] - mean;
-    sum2 += static_cast<double>(v * v);
-  }
-  const auto var = static_cast<float>(sum2 / nd);
-  const __m512 vscale = _mm512_set1_ps(1.0f / _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(var + eps))));
-  for (i = 0; i < n; i += 16) {
-    const __mmask16 m =
-        n - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (n - i)) - 1);
-    __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmean), vscale);
-    if (w != nullptr) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i));
-    if (b != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, b + i));
-    _mm512_mask_storeu_ps(y + i, m, v);
-  }
-}
+};
 
 }  // namespace
 
 void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
-  double sum = 0.0;
-  int64_t i = 0;
-  for (; i + kChunk <= n; i += kChunk) {
-    __m512 d[kVecs];
-    for (int j = 0; j < kVecs; ++j) d[j] = _mm512_loadu_ps(x + i + 16 * j);
-    sum = add_chunk<false>(sum, d);
-  }
-  for (; i < n; ++i) sum += static_cast<double>(x[i]);
-  normalise(x, sum, w, b, y, n, eps);
+  layer_norm_lanes::layer_norm<Lanes>(x, w, b, y, n, eps);
 }
 
 void add_layer_norm(const float* x, const float* r, float* sum, const float* w, const float* b,
                     float* y, int64_t n, float eps) {
-  double total = 0.0;
-  int64_t i = 0;
-  for (; i + kChunk <= n; i += kChunk) {
-    __m512 d[kVecs];
-    for (int j = 0; j < kVecs; ++j) {
-      d[j] = _mm512_add_ps(_mm512_loadu_ps(x + i + 16 * j), _mm512_loadu_ps(r + i + 16 * j));
-      _mm512_storeu_ps(sum + i + 16 * j, d[j]);
-    }
-    total = add_chunk<false>(total, d);
-  }
-  for (; i < n; ++i) {
-    const float s = x[i] + r[i];
-    sum[i] = s;
-    total += static_cast<double>(s);
-  }
-  normalise(sum, total, w, b, y, n, eps);
+  layer_norm_lanes::add_layer_norm<Lanes>(x, r, sum, w, b, y, n, eps);
+}
+
+void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
+                         float* out, int64_t n, float eps) {
+  layer_norm_lanes::layer_norm_gelu_add<Lanes>(x, w, b, residual, out, n, eps, gelu_fp16_table());
 }
 
 }  // namespace tern::kernels::avx512
