@@ -59,7 +59,7 @@ void set_matmul(KernelTable& t, TensorType type, const MatmulKernel& k) {
 // LUT / MAD over the 700M and 2B4T shapes: AVX-512 1.8-2.5x at M = 1, 2.0-3.2x at M = 8..128;
 // AVX2 1.9-2.3x at M = 1, 1.3-1.8x at M = 8..128. No shape where the LUT wins, so
 // multiply-add stays the main entry on both ISAs (docs/BENCHMARKS.md has the tables and why).
-void add_alternative(KernelTable& t, TensorType type, const MatmulKernel& k) {
+[[maybe_unused]] void add_alternative(KernelTable& t, TensorType type, const MatmulKernel& k) {
   if (t.n_matmul_alternatives == kMaxMatmulAlternatives) std::abort();  // raise the maximum
   t.matmul_alternatives[t.n_matmul_alternatives++] = {type, k};
 }
