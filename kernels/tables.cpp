@@ -94,6 +94,12 @@ KernelTable make_avx2(const KernelTable& lower) {
               .row_tile = avx2::kQ8RowTile,
               .col_tile = avx2::kQ8ColTile,
               .gemv_row_tile = avx2::kQ8GemvRows});
+  set_matmul(t, TensorType::Q4_0,
+             {.name = "matmul_q4_0_q8_0__avx2",
+              .fn = avx2::matmul_q4_0_q8_0,
+              .row_tile = avx2::kQ4RowTile,
+              .col_tile = avx2::kQ4ColTile,
+              .gemv_row_tile = avx2::kQ4GemvRows});
   return t;
 }
 #endif
@@ -123,6 +129,12 @@ KernelTable make_avx512(const KernelTable& lower) {
               .row_tile = avx512::kQ8RowTile,
               .col_tile = avx512::kQ8ColTile,
               .gemv_row_tile = avx512::kQ8GemvRows});
+  set_matmul(t, TensorType::Q4_0,
+             {.name = "matmul_q4_0_q8_0__avx512",
+              .fn = avx512::matmul_q4_0_q8_0,
+              .row_tile = avx512::kQ4RowTile,
+              .col_tile = avx512::kQ4ColTile,
+              .gemv_row_tile = avx512::kQ4GemvRows});
   return t;
 }
 #endif

@@ -23,17 +23,10 @@ namespace tern::kernels::x86 {
 // `static __m256i prepare(__m256i a)` (once per activation block) and
 // `static __m256i lanes(const uint8_t* block, __m256i a, __m256i prepared)`: the 8 int32 lanes.
 template <class W>
-struct BlockLanes {
-  static constexpr int kRowTile = W::kRowTile;
-  static constexpr int kColTile = W::kColTile;
-  static constexpr int kGemvRows = W::kGemvRows;
-  static constexpr int64_t kBlockElems = kQk8_0;
-  using Context = NoContext;
-  static Context context() { return {}; }
-
+struct BlockLanes : TileShape<W::kRowTile, W::kColTile, W::kGemvRows, kQk8_0> {
   template <int R, int C>
   static void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
-                   float* y, int64_t ldy, const Context& /*ctx*/) {
+                   float* y, int64_t ldy, const NoContext& /*ctx*/) {
     constexpr size_t kXBlock = sizeof(BlockQ8_0);
     constexpr size_t kXQs = offsetof(BlockQ8_0, qs);
     __m256 facc[R][C];

@@ -67,7 +67,30 @@ class WeightPrefetch {
 // No per-call constants.
 struct NoContext {};
 
-// Tile provider P:
+// The constants of a tile provider with no per-call context (a base for providers).
+template <int kRows, int kCols, int kGemv, int64_t kElems>
+struct TileShape {
+  static constexpr int kRowTile = kRows;
+  static constexpr int kColTile = kCols;
+  static constexpr int kGemvRows = kGemv;
+  static constexpr int64_t kBlockElems = kElems;
+  using Context = NoContext;
+  static Context context() { return {}; }
+};
+
+// A provider whose tiles take their row count at run time, so that only one function per column
+// count is compiled: T is a TileShape with `template <int C> static void run(int rows, w,
+// w_stride, x, x_stride, nb, y, ldy)`.
+template <class T>
+struct RowMaskedTiles : T {
+  template <int R, int C>
+  static void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
+                   float* y, int64_t ldy, const NoContext& /*ctx*/) {
+    T::template run<C>(R, w, w_stride, x, x_stride, nb, y, ldy);
+  }
+};
+
+// Tile provider P (TileShape gives the constants):
 //   static constexpr int kRowTile, kColTile, kGemvRows;  // the table entry's tiles
 //   static constexpr int64_t kBlockElems;                // weights per block
 //   using Context = ...; static Context context();       // constants built once per call

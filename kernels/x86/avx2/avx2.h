@@ -28,4 +28,15 @@ void matmul_q8_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_str
                       const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
                       int64_t ldy, int64_t r0, int64_t r1);
 
+// Q4_0 kernels, tiles of the repacked order (matrices of a multiple of 8 rows; the others run
+// the 8-lane order with tiles of their own): rows x activation rows, rows for one activation row.
+inline constexpr int kQ4RowTile = 8;
+inline constexpr int kQ4ColTile = 2;
+inline constexpr int kQ4GemvRows = 8;
+
+// "matmul_q4_0_q8_0__avx2".
+void matmul_q4_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+
 }  // namespace tern::kernels::avx2

@@ -106,13 +106,7 @@ void tq2_tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stri
 }
 
 // The tiles for x86::TileDriver.
-struct Tq2Tiles {
-  static constexpr int kRowTile = kTq2RowTile;
-  static constexpr int kColTile = kTq2ColTile;
-  static constexpr int kGemvRows = kTq2GemvRows;
-  static constexpr int64_t kBlockElems = kQkK;
-  using Context = x86::NoContext;
-  static Context context() { return {}; }
+struct Tq2Tiles : x86::TileShape<kTq2RowTile, kTq2ColTile, kTq2GemvRows, kQkK> {
   template <int R, int C>
   static void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
                    float* y, int64_t ldy, const Context& ctx) {
