@@ -100,6 +100,12 @@ KernelTable make_avx2(const KernelTable& lower) {
               .row_tile = avx2::kQ4RowTile,
               .col_tile = avx2::kQ4ColTile,
               .gemv_row_tile = avx2::kQ4GemvRows});
+  set_matmul(t, TensorType::Q6_K,
+             {.name = "matmul_q6_K_q8_K__avx2",
+              .fn = avx2::matmul_q6_K_q8_K,
+              .row_tile = avx2::kQ6RowTile,
+              .col_tile = avx2::kQ6ColTile,
+              .gemv_row_tile = avx2::kQ6GemvRows});
   return t;
 }
 #endif

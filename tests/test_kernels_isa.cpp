@@ -19,6 +19,7 @@
 #include "quant/blocks.h"
 #include "quant/formats.h"
 #include "quant/fp16.h"
+#include "quant/kquants.h"
 #include "quant/types.h"
 
 namespace {
@@ -112,6 +113,8 @@ bool fill_raw_weights(const TypeTraits& t, std::byte* row, int64_t k, std::mt199
     d_offset = offsetof(tern::BlockQ8_0, d);  // -128 included
   else if (t.type == TensorType::Q4_0)
     d_offset = offsetof(tern::BlockQ4_0, d);
+  else if (t.type == TensorType::Q6_K)
+    d_offset = offsetof(tern::BlockQ6_K, d);  // any code, any int8 sub-block scale
   else
     return false;
   const size_t bytes = tern::row_bytes(t, k);
