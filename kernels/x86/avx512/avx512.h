@@ -31,7 +31,7 @@ void matmul_q8_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_str
 // Q4_0 kernels, tiles of the repacked order (matrices of a multiple of 8 rows; the others run
 // the 8-lane order with tiles of their own): rows x activation rows, rows for one activation row.
 inline constexpr int kQ4RowTile = 16;
-inline constexpr int kQ4ColTile = 4;
+inline constexpr int kQ4ColTile = 8;
 inline constexpr int kQ4GemvRows = 16;
 
 // "matmul_q4_0_q8_0__avx512".

@@ -84,25 +84,11 @@ void Q4Repacked::run(int rows, const uint8_t* w, size_t w_stride, const uint8_t*
   for (int64_t b = 0; b < nb; ++b) {
     prefetch.at(b);
     const size_t off = static_cast<size_t>(b) * kWBlock;
-    __m512i alo[C], ahi[C], start[C];
-    float ad[C];
-#pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) {
-      const uint8_t* xb = x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock;
-      ad[c] = x86::fp16_at(xb);
-      alo[c] = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs)));
-      ahi[c] =
-          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs + 16)));
-      // Lane i of every row: -8 * (a[4i..4i+3] + a[16+4i..16+4i+3]).
-      start[c] = _mm512_sub_epi32(
-          _mm512_setzero_si512(),
-          _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, alo[c]), eight,
-                              ahi[c]));
-    }
     // The rows' scales in lane order (4 bytes from each scale's address; the low 2 are it).
     const __m512 wd =
         _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(scale_index, w + off, 1)));
-    __m512i v[4][C];
+    // Codes of rows 4j..4j+3, unpacked once for all the activation rows.
+    __m512i lo[4], hi[4];
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const auto at = [&](int i) {
@@ -111,24 +97,34 @@ void Q4Repacked::run(int rows, const uint8_t* w, size_t w_stride, const uint8_t*
       const __m256i r01 = _mm256_inserti128_si256(_mm256_castsi128_si256(at(0)), at(1), 1);
       const __m256i r23 = _mm256_inserti128_si256(_mm256_castsi128_si256(at(2)), at(3), 1);
       const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(r01), r23, 1);
-      const __m512i lo = _mm512_and_si512(q, nibble);
-      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), nibble);
-#pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) {
-        v[j][c] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(start[c], lo, alo[c]), hi, ahi[c]);
-      }
+      lo[j] = _mm512_and_si512(q, nibble);
+      hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), nibble);
     }
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
-      const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0][c], v[1][c]),
-                                           _mm512_unpackhi_epi32(v[0][c], v[1][c]));
-      const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2][c], v[3][c]),
-                                           _mm512_unpackhi_epi32(v[2][c], v[3][c]));
+      const uint8_t* xb = x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock;
+      const __m512i alo =
+          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs)));
+      const __m512i ahi =
+          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs + 16)));
+      // Lane i of every row: -8 * (a[4i..4i+3] + a[16+4i..16+4i+3]).
+      const __m512i start = _mm512_sub_epi32(
+          _mm512_setzero_si512(),
+          _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, alo), eight, ahi));
+      __m512i v[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        v[j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(start, lo[j], alo), hi[j], ahi);
+      }
+      const __m512i t01 =
+          _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
+      const __m512i t23 =
+          _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
       const __m512i sums =
           _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
       // d = d_w * d_a rounded once, as the reference; then one fused multiply-add per output.
-      facc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(wd, _mm512_set1_ps(ad[c])),
-                                facc[c]);
+      facc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums),
+                                _mm512_mul_ps(wd, _mm512_set1_ps(x86::fp16_at(xb))), facc[c]);
     }
   }
   const auto mask = static_cast<__mmask16>((1u << rows) - 1);
