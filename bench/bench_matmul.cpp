@@ -15,7 +15,6 @@
 #include <cstring>
 #include <memory>
 #include <random>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -35,11 +34,9 @@ using tern::kernels::MatmulKernel;
 // one warm copy instead: the kernel's compute ceiling.
 size_t g_cold_bytes = size_t{64} << 20;
 
-// (k, rows) of the 2B4T projections: q/o, k/v, gate/up, down; with TERN_BENCH_SHAPES=700m those
-// of the 700M shape (`tern synth --shape 700m`): q/k/v/o, gate/up, down.
+// (k, rows) of the 2B4T projections: q/o, k/v, gate/up, down.
 constexpr std::pair<int64_t, int64_t> kShapes[] = {
     {2560, 2560}, {2560, 640}, {2560, 6912}, {6912, 2560}};
-constexpr std::pair<int64_t, int64_t> kShapes700m[] = {{1536, 1536}, {1536, 4096}, {4096, 1536}};
 constexpr int64_t kBatches[] = {1, 8, 32, 128};
 
 // Bytes per second of a streaming read over 256 MiB, one thread, with the same software prefetch
@@ -163,10 +160,7 @@ void register_all() {
     const KernelTable* table = tern::kernels::table_for(isa);
     for (const TensorType type : types) {
       const MatmulKernel& mk = table->matmul_for(tern::type_traits(type));
-      const char* set = std::getenv("TERN_BENCH_SHAPES");
-      const bool small = set != nullptr && std::string(set) == "700m";
-      for (const auto& [k, rows] : small ? std::span<const std::pair<int64_t, int64_t>>(kShapes700m)
-                                         : std::span<const std::pair<int64_t, int64_t>>(kShapes)) {
+      for (const auto& [k, rows] : kShapes) {
         for (const int64_t m : kBatches) {
           // The scalar reference is the specification, not a contender: decode and one batch.
           if (isa == tern::kernels::Isa::kScalar && m > 8) continue;
