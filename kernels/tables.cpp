@@ -190,6 +190,18 @@ KernelTable make_avx2(const KernelTable& lower) {
   t.softmax = avx2::softmax;
   t.attention = avx2::attention;
   t.layer_norm_gelu_add = avx2::layer_norm_gelu_add;
+  set_matmul(t, TensorType::Q4_0,
+             {.name = "matmul_q4_0_q8_0__avx2",
+              .fn = avx2::matmul_q4_0_q8_0,
+              .row_tile = avx2::kQ4RowTile,
+              .col_tile = avx2::kQ4ColTile,
+              .gemv_row_tile = avx2::kQ4GemvRows});
+  set_matmul(t, TensorType::Q6_K,
+             {.name = "matmul_q6_K_q8_K__avx2",
+              .fn = avx2::matmul_q6_K_q8_K,
+              .row_tile = avx2::kQ6RowTile,
+              .col_tile = avx2::kQ6ColTile,
+              .gemv_row_tile = avx2::kQ6GemvRows});
   return t;
 }
 #endif
@@ -245,6 +257,12 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.softmax = avx512::softmax;
   t.attention = avx512::attention;
   t.layer_norm_gelu_add = avx512::layer_norm_gelu_add;
+  set_matmul(t, TensorType::Q4_0,
+             {.name = "matmul_q4_0_q8_0__avx512",
+              .fn = avx512::matmul_q4_0_q8_0,
+              .row_tile = avx512::kQ4RowTile,
+              .col_tile = avx512::kQ4ColTile,
+              .gemv_row_tile = avx512::kQ4GemvRows});
   return t;
 }
 #endif

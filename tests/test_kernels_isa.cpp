@@ -20,6 +20,7 @@
 #include "quant/blocks.h"
 #include "quant/formats.h"
 #include "quant/fp16.h"
+#include "quant/kquants.h"
 #include "quant/types.h"
 
 namespace {
@@ -113,6 +114,10 @@ bool fill_raw_weights(const TypeTraits& t, std::byte* row, int64_t k, std::mt199
     d_offset = offsetof(tern::BlockTQ1_0, d);
   else if (t.type == TensorType::Q8_0)
     d_offset = offsetof(tern::BlockQ8_0, d);  // -128 included
+  else if (t.type == TensorType::Q4_0)
+    d_offset = offsetof(tern::BlockQ4_0, d);
+  else if (t.type == TensorType::Q6_K)
+    d_offset = offsetof(tern::BlockQ6_K, d);  // any code, any int8 sub-block scale
   else
     return false;
   const size_t bytes = tern::row_bytes(t, k);
@@ -345,7 +350,8 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
     for (const auto& [t, kernel] : kernels_to_test(*table)) {
       const MatmulKernel& mk = *kernel;
       INFO(mk.name);
-      const auto row_counts = around({mk.row_tile, mk.gemv_row_tile}, {1, 2, 3});
+      // Multiples of 8 too: Q4_0 matrices of 8k rows take llama.cpp's repacked order.
+      const auto row_counts = around({mk.row_tile, mk.gemv_row_tile}, {1, 2, 3, 8, 24});
       const auto batch_sizes = around({mk.col_tile}, {1, 2, 3, 4, 5, 8, 9});
       uint64_t seed = 1;
       int n_cases = 0;
@@ -383,9 +389,10 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
       for (const WMode wm : kWModes) {
         for (const XMode xm : kXModes) {
           for (const int64_t n_x : {int64_t{1}, int64_t{mk.col_tile + 1}}) {
-            const int64_t rows = 2 * mk.row_tile + 5;
-            check_case(*table, mk, *t, {rows, 3 * tern::kQkK, n_x, 0, rows}, wm, xm, ++seed);
-            ++n_cases;
+            for (const int64_t rows : {int64_t{2 * mk.row_tile + 5}, int64_t{16}}) {
+              check_case(*table, mk, *t, {rows, 3 * tern::kQkK, n_x, 0, rows}, wm, xm, ++seed);
+              ++n_cases;
+            }
           }
         }
       }

@@ -55,5 +55,25 @@ void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uin
                float scale, float* out, float* scratch);
 void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
                          float* out, int64_t n, float eps);
+// Q4_0 kernels, tiles of the repacked order (matrices of a multiple of 8 rows; the others run
+// the 8-lane order with tiles of their own): rows x activation rows, rows for one activation row.
+inline constexpr int kQ4RowTile = 8;
+inline constexpr int kQ4ColTile = 2;
+inline constexpr int kQ4GemvRows = 8;
+
+// "matmul_q4_0_q8_0__avx2".
+void matmul_q4_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+
+// Q6_K kernels: register tile for batches, weight rows per step for one activation row.
+inline constexpr int kQ6RowTile = 1;
+inline constexpr int kQ6ColTile = 2;
+inline constexpr int kQ6GemvRows = 2;
+
+// "matmul_q6_K_q8_K__avx2".
+void matmul_q6_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
 
 }  // namespace tern::kernels::avx2

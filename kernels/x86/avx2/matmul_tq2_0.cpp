@@ -11,13 +11,13 @@
 // bsums are subtracted in int32, so any bsums (not only those of a real Q8_K row) give the
 // reference's integer. Each group's codes are unpacked once and used for every activation row of
 // the tile.
-#include "kernels/x86/intrinsics.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 #include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/intrinsics.h"
+#include "kernels/x86/tile_driver.h"
 #include "quant/blocks.h"
 
 namespace tern::kernels::avx2 {
@@ -28,29 +28,16 @@ constexpr size_t kXBlock = sizeof(BlockQ8_K);
 constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
 constexpr size_t kXBsums = offsetof(BlockQ8_K, bsums);
 constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
-// Software prefetch distance for the weights: a tile reads R rows side by side, short streams the
-// hardware prefetcher follows poorly; prefetching the tile's bytes this far ahead, in memory
-// order, lets a single activation row (decode) stream at the memory's speed.
-constexpr int64_t kMinPrefetchBytes = 4096;
-
 // Codes of group g (elements 32g..32g+31): qs[32 h + m] holds element 128 h + 32 n + m in bits 2n.
 inline __m256i codes(const uint8_t* qs, int g, __m256i mask3) {
   const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * (g / 4)));
   return _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * (g % 4)), mask3);
 }
 
-// hsum_float_8: ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)), as quant::sum_dot_lanes.
-inline float hsum8(__m256 v) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
-
 // R weight rows x C activation rows over nb blocks; unit r * C + c.
 template <int R, int C>
-void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
-          float* y, int64_t ldy) {
+void tq2_tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
+              float* y, int64_t ldy, const x86::NoContext& /*ctx*/) {
   constexpr int kUnits = R * C;
   const __m256i mask3 = _mm256_set1_epi8(3);
   const __m256i ones16 = _mm256_set1_epi16(1);
@@ -58,9 +45,7 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
 #pragma GCC unroll 16
   for (int un = 0; un < kUnits; ++un) facc[un] = _mm256_setzero_ps();
 
-  // At least one tile ahead: the tile's later rows must have arrived by the time it starts.
-  const int64_t tile_bytes = R * static_cast<int64_t>(w_stride);
-  const int64_t ahead = tile_bytes > kMinPrefetchBytes ? tile_bytes : kMinPrefetchBytes;
+  const x86::WeightPrefetch<R, kWBlock> prefetch(w, w_stride);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* xb[C];
     const uint8_t* wq[R];
@@ -72,11 +57,7 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
     for (int r = 0; r < R; ++r) {
       wq[r] = w + static_cast<size_t>(r) * w_stride + static_cast<size_t>(b) * kWBlock;
     }
-    {
-      const char* pf = reinterpret_cast<const char*>(w) + ahead + b * R * kWBlock;
-#pragma GCC unroll 16
-      for (int i = 0; i <= R; ++i) _mm_prefetch(pf + 64 * i, _MM_HINT_T0);
-    }
+    prefetch.at(b);
     __m256i sum16[kUnits];
 #pragma GCC unroll 8
     for (int g = 0; g < 8; ++g) {
@@ -121,48 +102,24 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
   }
 #pragma GCC unroll 16
   for (int un = 0; un < kUnits; ++un)
-    y[static_cast<int64_t>(un % C) * ldy + un / C] = hsum8(facc[un]);
+    y[static_cast<int64_t>(un % C) * ldy + un / C] = x86::hsum8(facc[un]);
 }
 
-using TileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, int64_t, float*, int64_t);
-
-// tile<R, C> for R in 1..kRows and C in 1..kCols, indexed [R - 1][C - 1], for the edges.
-template <int kRows, int kCols>
-struct Tiles {
-  TileFn fn[kRows][kCols];
-  constexpr Tiles() : fn{} { fill<1, 1>(); }
+// The tiles for x86::TileDriver.
+struct Tq2Tiles : x86::TileShape<kTq2RowTile, kTq2ColTile, kTq2GemvRows, kQkK> {
   template <int R, int C>
-  constexpr void fill() {
-    fn[R - 1][C - 1] = tile<R, C>;
-    if constexpr (C < kCols) {
-      fill<R, C + 1>();
-    } else if constexpr (R < kRows) {
-      fill<R + 1, 1>();
-    }
+  static void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
+                   float* y, int64_t ldy, const Context& ctx) {
+    tq2_tile<R, C>(w, w_stride, x, x_stride, nb, y, ldy, ctx);
   }
 };
-
-constexpr int kMaxRows = kTq2GemvRows > kTq2RowTile ? kTq2GemvRows : kTq2RowTile;
-constexpr Tiles<kMaxRows, kTq2ColTile> kTiles;
 
 }  // namespace
 
 void matmul_tq2_0_q8_K(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
                        int64_t /*n_rows*/, const std::byte* x, size_t x_stride, int64_t n_x,
                        int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  const int64_t nb = k / kQkK;
-  const auto* wb = reinterpret_cast<const uint8_t*>(w);
-  const auto* xb = reinterpret_cast<const uint8_t*>(x);
-  const int64_t rows_step = n_x == 1 ? kTq2GemvRows : kTq2RowTile;
-  for (int64_t r = r0; r < r1; r += rows_step) {
-    const int64_t nr = r1 - r < rows_step ? r1 - r : rows_step;
-    for (int64_t m = 0; m < n_x; m += kTq2ColTile) {
-      const int64_t nc = n_x - m < kTq2ColTile ? n_x - m : kTq2ColTile;
-      kTiles.fn[nr - 1][nc - 1](wb + static_cast<size_t>(r) * w_stride, w_stride,
-                                xb + static_cast<size_t>(m) * x_stride, x_stride, nb,
-                                y + m * ldy + r, ldy);
-    }
-  }
+  x86::TileDriver<Tq2Tiles>::run(w, w_stride, x, x_stride, n_x, k, y, ldy, r0, r1);
 }
 
 }  // namespace tern::kernels::avx2

@@ -15,13 +15,13 @@
 //  - Codes are u8 in 0..3 and q8 any s8: the products never saturate (vpdpbusd does not saturate
 //    anyway, and 8 groups x 4 x 3 x 128 fits easily in int32).
 // Each weight block is unpacked once per step and used for every activation row of the tile.
-#include "kernels/x86/intrinsics.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 #include "kernels/x86/avx512/avx512.h"
+#include "kernels/x86/intrinsics.h"
+#include "kernels/x86/tile_driver.h"
 #include "quant/blocks.h"
 
 namespace tern::kernels::avx512 {
@@ -32,13 +32,6 @@ constexpr size_t kXBlock = sizeof(BlockQ8_K);
 constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
 constexpr size_t kXBsums = offsetof(BlockQ8_K, bsums);
 constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
-// Software prefetch of the weights. A tile reads R rows side by side: short streams the hardware
-// prefetcher follows poorly (a quarter of the bandwidth, measured). Instead a pointer sweeps the
-// matrix in memory order, R blocks' bytes per block step, so that across tiles it covers every
-// byte once; it runs at least one tile ahead (else the last rows of a tile of long rows arrive
-// late: half the bandwidth at k = 6912) and at least this far (less was slower, measured).
-constexpr int64_t kMinPrefetchBytes = 4096;
-
 // Constants of the unpack, built once per call.
 struct Unpack {
   __m512i shift01;  // 16-bit shift counts: 0 in the low half, 2 in the high half
@@ -63,14 +56,6 @@ inline __m512i codes(const uint8_t* qs, int j, const Unpack& u) {
   return _mm512_and_si512(_mm512_srlv_epi16(bytes, j % 2 == 0 ? u.shift01 : u.shift23), u.mask3);
 }
 
-// hsum_float_8: ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)), as quant::sum_dot_lanes.
-inline float hsum8(__m256 v) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
-
 // [a_lo + a_hi | b_lo + b_hi]: the lane sums of two units side by side.
 inline __m512i fold_pair(__m512i a, __m512i b) {
   return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
@@ -87,8 +72,8 @@ inline __m512 halves(float s0, float s1) {
 // pair [d_x(c) | d_x(c + 1)] built once per block; with C == 1 (decode) the units of rows r and
 // r + 1. An odd last unit is paired with itself.
 template <int R, int C>
-void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
-          float* y, int64_t ldy, const Unpack& u) {
+void tq2_tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
+              float* y, int64_t ldy, const Unpack& u) {
   constexpr bool kRowPairs = C == 1;
   constexpr int kPairs = kRowPairs ? (R + 1) / 2 : R * ((C + 1) / 2);
   // Units of pair p as (row, column).
@@ -109,9 +94,7 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
   for (int p = 0; p < kPairs; ++p) facc[p] = _mm512_setzero_ps();
   const __m256i ones16 = _mm256_set1_epi16(1);
 
-  // At least one tile ahead: the tile's later rows must have arrived by the time it starts.
-  const int64_t tile_bytes = R * static_cast<int64_t>(w_stride);
-  const int64_t ahead = tile_bytes > kMinPrefetchBytes ? tile_bytes : kMinPrefetchBytes;
+  const x86::WeightPrefetch<R, kWBlock> prefetch(w, w_stride);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* xq[C];
     float xd[C];
@@ -129,11 +112,7 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) acc[r][c] = start;
     }
-    {
-      const char* pf = reinterpret_cast<const char*>(w) + ahead + b * R * kWBlock;
-#pragma GCC unroll 16
-      for (int i = 0; i <= R; ++i) _mm_prefetch(pf + 64 * i, _MM_HINT_T0);
-    }
+    prefetch.at(b);
     float wd[R];
     const uint8_t* wq[R];
 #pragma GCC unroll 16
@@ -188,54 +167,28 @@ void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, 
       if (half == 1 && un.r == unit(p, 0).r && un.c == unit(p, 0).c) continue;  // self-paired
       const __m256 v =
           half == 0 ? _mm512_castps512_ps256(facc[p]) : _mm512_extractf32x8_ps(facc[p], 1);
-      y[static_cast<int64_t>(un.c) * ldy + un.r] = hsum8(v);
+      y[static_cast<int64_t>(un.c) * ldy + un.r] = x86::hsum8(v);
     }
   }
 }
 
-using TileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, int64_t, float*, int64_t,
-                        const Unpack&);
-
-// tile<R, C> for R in 1..kRows and C in 1..kCols, indexed [R - 1][C - 1], for the edges.
-template <int kRows, int kCols>
-struct Tiles {
-  TileFn fn[kRows][kCols];
-  constexpr Tiles() : fn{} { fill<1, 1>(); }
+// The tiles for x86::TileDriver.
+struct Tq2Tiles : x86::TileShape<kTq2RowTile, kTq2ColTile, kTq2GemvRows, kQkK> {
+  using Context = Unpack;
+  static Context context() { return make_unpack(); }
   template <int R, int C>
-  constexpr void fill() {
-    fn[R - 1][C - 1] = tile<R, C>;
-    if constexpr (C < kCols) {
-      fill<R, C + 1>();
-    } else if constexpr (R < kRows) {
-      fill<R + 1, 1>();
-    }
+  static void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
+                   float* y, int64_t ldy, const Context& ctx) {
+    tq2_tile<R, C>(w, w_stride, x, x_stride, nb, y, ldy, ctx);
   }
 };
-
-constexpr int kMaxRows = kTq2GemvRows > kTq2RowTile ? kTq2GemvRows : kTq2RowTile;
-constexpr Tiles<kMaxRows, kTq2ColTile> kTiles;
 
 }  // namespace
 
 void matmul_tq2_0_q8_K(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
                        int64_t /*n_rows*/, const std::byte* x, size_t x_stride, int64_t n_x,
                        int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  const Unpack u = make_unpack();
-  const int64_t nb = k / kQkK;
-  const auto* wb = reinterpret_cast<const uint8_t*>(w);
-  const auto* xb = reinterpret_cast<const uint8_t*>(x);
-  // One activation row (decode): more weight rows per step share its loads. A batch: each
-  // unpacked weight block serves kTq2ColTile activation rows.
-  const int64_t rows_step = n_x == 1 ? kTq2GemvRows : kTq2RowTile;
-  for (int64_t r = r0; r < r1; r += rows_step) {
-    const int64_t nr = r1 - r < rows_step ? r1 - r : rows_step;
-    for (int64_t m = 0; m < n_x; m += kTq2ColTile) {
-      const int64_t nc = n_x - m < kTq2ColTile ? n_x - m : kTq2ColTile;
-      kTiles.fn[nr - 1][nc - 1](wb + static_cast<size_t>(r) * w_stride, w_stride,
-                                xb + static_cast<size_t>(m) * x_stride, x_stride, nb,
-                                y + m * ldy + r, ldy, u);
-    }
-  }
+  x86::TileDriver<Tq2Tiles>::run(w, w_stride, x, x_stride, n_x, k, y, ldy, r0, r1);
 }
 
 }  // namespace tern::kernels::avx512
