@@ -352,7 +352,9 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
       INFO(mk.name);
       // Multiples of 8 too: Q4_0 matrices of 8k rows take llama.cpp's repacked order.
       const auto row_counts = around({mk.row_tile, mk.gemv_row_tile}, {1, 2, 3, 8, 24});
-      const auto batch_sizes = around({mk.col_tile}, {1, 2, 3, 4, 5, 8, 9});
+      // 3 x col_tile: whole tiles in a batch large enough for the AVX-512 TQ2_0 kernel's
+      // unpack-once path (kTq2PackMinCols); 3 x col_tile + 1 gives it narrower tiles.
+      const auto batch_sizes = around({mk.col_tile}, {1, 2, 3, 4, 5, 8, 9, 3 * mk.col_tile});
       uint64_t seed = 1;
       int n_cases = 0;
       // k: one block, two, odd counts, and BitNet 2B4T's n_ff (27 blocks), counted in the type's
