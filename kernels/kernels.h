@@ -94,6 +94,8 @@ using AttentionFn = void (*)(const float* q, const uint16_t* k, size_t k_pos_str
 // Load-time repack of weight rows into the layout a matmul kernel reads (the file is never
 // changed): n elements of one row in the file's layout to one row of packed_row_bytes(n) bytes.
 using PackRowFn = void (*)(const void* src, void* dst, int64_t n);
+// Activation rows to Q8_K (TQ2_0 and K-quant matmuls): quant::quantize_row_q8_K's bytes.
+using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);
 using PackedRowBytesFn = size_t (*)(int64_t n);
 
 // The matrix product for one weight type. Kernel names say what, then how:
@@ -150,6 +152,7 @@ struct KernelTable {
   std::array<MatmulAlternative, kMaxMatmulAlternatives> matmul_alternatives{};
   size_t n_matmul_alternatives = 0;
   LayerNormGeluAddFn layer_norm_gelu_add;
+  QuantizeRowFn quantize_row_q8_K;
 
   const MatmulKernel& matmul_for(const TypeTraits& w_type) const;
   std::span<const MatmulAlternative> alternatives() const;

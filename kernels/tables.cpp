@@ -88,6 +88,7 @@ KernelTable make_scalar() {
   t.gelu = scalar::gelu;
   t.relu_sqr = scalar::relu_sqr;
   t.layer_norm_gelu_add = scalar::layer_norm_gelu_add;
+  t.quantize_row_q8_K = quant::quantize_row_q8_K;
   // Every table starts from this one, so the GELU table is built here, before any table is
   // handed out, and never inside the first gelu call of a forward pass.
   gelu_fp16_table();
@@ -257,6 +258,7 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.softmax = avx512::softmax;
   t.attention = avx512::attention;
   t.layer_norm_gelu_add = avx512::layer_norm_gelu_add;
+  t.quantize_row_q8_K = avx512::quantize_row_q8_K;
   set_matmul(t, TensorType::Q4_0,
              {.name = "matmul_q4_0_q8_0__avx512",
               .fn = avx512::matmul_q4_0_q8_0,

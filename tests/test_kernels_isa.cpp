@@ -352,7 +352,9 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
       INFO(mk.name);
       // Multiples of 8 too: Q4_0 matrices of 8k rows take llama.cpp's repacked order.
       const auto row_counts = around({mk.row_tile, mk.gemv_row_tile}, {1, 2, 3, 8, 24});
-      const auto batch_sizes = around({mk.col_tile}, {1, 2, 3, 4, 5, 8, 9});
+      // 3 x col_tile: whole tiles in a batch large enough for the AVX-512 TQ2_0 kernel's
+      // unpack-once path (kTq2PackMinCols); 3 x col_tile + 1 gives it narrower tiles.
+      const auto batch_sizes = around({mk.col_tile}, {1, 2, 3, 4, 5, 8, 9, 3 * mk.col_tile});
       uint64_t seed = 1;
       int n_cases = 0;
       // k: one block, two, odd counts, and BitNet 2B4T's n_ff (27 blocks), counted in the type's
@@ -540,6 +542,67 @@ TEST_CASE("every ISA's silu_mul gives the scalar reference's bits", "[kernels][i
       }
     }
     CHECK(n_cases > 100);
+  }
+}
+
+TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
+          "[kernels][isa][q8_K]") {
+  // Blocks of normal values at several scales, of integers and half-integers (exact ties after
+  // the scaling when the largest is 127 or 63.5), a largest magnitude held by both signs, all
+  // zeros, and the special values (NaN is never the largest; inf makes the scale 0; a subnormal
+  // largest overflows it).
+  const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 3e38f, -3e38f};
+  for (const KernelTable* table : fast_tables()) {
+    if (table->quantize_row_q8_K == tern::kernels::scalar_table().quantize_row_q8_K) continue;
+    std::mt19937_64 rng(13);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    int n_cases = 0;
+    for (int mode = 0; mode < 9; ++mode) {
+      for (const int64_t blocks : {1, 2, 3, 6}) {
+        const int64_t n = blocks * tern::kQkK;
+        std::vector<float> x(static_cast<size_t>(n));
+        for (size_t i = 0; i < x.size(); ++i) {
+          const float r = normal(rng);
+          switch (mode) {
+            case 0:
+              x[i] = r;
+              break;
+            case 1:
+              x[i] = 1e-3f * r;
+              break;
+            case 2:
+              x[i] = 1e4f * r;
+              break;
+            case 3:
+              x[i] = static_cast<float>(static_cast<int>(i % 255) - 127);
+              break;
+            case 4:
+              x[i] = 0.5f * static_cast<float>(static_cast<int>(i % 255) - 127);
+              break;
+            case 5:
+              x[i] = i % 7 == 3 ? (i % 2 == 0 ? 4.0f : -4.0f) : r;
+              break;
+            case 6:
+              x[i] = i < tern::kQkK ? 0.0f : r;
+              break;
+            case 7:
+              x[i] = i % 3 == 0 ? specials[(i / 3) % std::size(specials)] : r;
+              break;
+            default:
+              x[i] = i % 5 == 0 ? specials[(i / 5 + i / 256) % std::size(specials)] : 1e-42f;
+          }
+        }
+        std::vector<std::byte> want(tern::row_bytes(tern::type_traits(TensorType::Q8_K), n));
+        std::vector<std::byte> got(want.size(), std::byte{0x5a});
+        tern::kernels::scalar_table().quantize_row_q8_K(x.data(), want.data(), n);
+        table->quantize_row_q8_K(x.data(), got.data(), n);
+        if (std::memcmp(want.data(), got.data(), want.size()) != 0) {
+          FAIL_CHECK(table->name << " quantize_row_q8_K, mode " << mode << ", blocks " << blocks);
+        }
+        ++n_cases;
+      }
+    }
+    CHECK(n_cases == 36);
   }
 }
 

@@ -7,16 +7,24 @@
 
 namespace tern::kernels::avx512 {
 
-// Register tile of the ternary kernels: rows x activation rows per step (batches of 2 or more);
-// a single activation row runs kTq2GemvRows weight rows per step.
+// Tiles of the ternary kernels. Batches of kTq2PackMinCols activation rows or more: kTq2RowTile
+// weight rows are unpacked once, then swept over the batch up to kTq2ColTile activation rows at a
+// time. Smaller batches (2 or more): kTq2RowTile x kTq2DirectCols tiles that unpack as they go
+// (cheaper when the unpack serves few rows; measured slower from 8 rows on than the swept path
+// only at 32). A single activation row: kTq2GemvRows weight rows per step.
 inline constexpr int kTq2RowTile = 4;
-inline constexpr int kTq2ColTile = 4;
+inline constexpr int kTq2ColTile = 6;
 inline constexpr int kTq2GemvRows = 4;
+inline constexpr int kTq2PackMinCols = 16;
+inline constexpr int kTq2DirectCols = 4;
 
 // "matmul_tq2_0_q8_K__avx512" (and TQ1_0 repacked to TQ2_0 at load).
 void matmul_tq2_0_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
                        int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
                        float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// QuantizeRowFn (quantize_q8_k.cpp).
+void quantize_row_q8_K(const float* src, void* dst, int64_t n);
 
 // "matmul_tq2_0_q8_K__avx512_lut": the same product by table lookup (an alternative entry; the
 // tables of each activation row live on the stack, about 130 KiB).

@@ -15,6 +15,16 @@
 //  - Codes are u8 in 0..3 and q8 any s8: the products never saturate (vpdpbusd does not saturate
 //    anyway, and 8 groups x 4 x 3 x 128 fits easily in int32).
 // Each weight block is unpacked once per step and used for every activation row of the tile.
+//
+// Batches of kTq2PackMinCols activation rows or more take a second path that unpacks each tile of
+// kTq2RowTile weight rows once, for all activation rows (the unpack and the fold above, redone for
+// every 4 x 4 tile, cost a good part of the time):
+//  - rows 2p and 2p+1 are unpacked side by side, group g of both in one zmm [row 2p | row 2p+1],
+//    with their scales as [d_w(2p) x 8 | d_w(2p+1) x 8] after the eight groups of each block;
+//  - each activation group (32 bytes) is broadcast to both halves, so one vpdpbusd adds group g of
+//    two units at once and every int32 lane is already the reference's lane l of its unit: no
+//    fold, and the accumulator starts at -(bsums[2l] + bsums[2l+1]) in both halves (vpmaddwd by
+//    -1). The float step is the same fma(float(lane), d_x * d_w, acc) per unit and block.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -173,7 +183,7 @@ void tq2_tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stri
 }
 
 // The tiles for x86::TileDriver.
-struct Tq2Tiles : x86::TileShape<kTq2RowTile, kTq2ColTile, kTq2GemvRows, kQkK> {
+struct Tq2Tiles : x86::TileShape<kTq2RowTile, kTq2DirectCols, kTq2GemvRows, kQkK> {
   using Context = Unpack;
   static Context context() { return make_unpack(); }
   template <int R, int C>
@@ -183,11 +193,158 @@ struct Tq2Tiles : x86::TileShape<kTq2RowTile, kTq2ColTile, kTq2GemvRows, kQkK> {
   }
 };
 
+// Unpacked weights: 64-byte chunks, kPackChunks per row pair and block.
+struct alignas(64) Chunk {
+  uint8_t bytes[64];
+};
+constexpr int kPackChunks = 9;  // eight groups, then the scales
+// Blocks per row the unpacked tile holds on the stack (55 KiB; 7B's n_ff is 43 blocks); longer
+// rows take the direct path.
+constexpr int64_t kPackBudgetBlocks = 48;
+// Column tiles are at least this wide once the batch has kTq2PackMinCols rows (see
+// matmul_packed), so only these widths are compiled.
+constexpr int kPackMinWidth = 4;
+static_assert(kTq2PackMinCols / ((kTq2PackMinCols + kTq2ColTile - 1) / kTq2ColTile) >=
+              kPackMinWidth);
+constexpr int kPackPairs = kTq2RowTile / 2;
+static_assert(kTq2RowTile % 2 == 0);
+
+// Unpacks `rows` (1..kTq2RowTile) weight rows into out, block by block, pair by pair; an odd last
+// row is paired with itself.
+void pack_rows(const uint8_t* w, size_t w_stride, int rows, int64_t nb, Chunk* out) {
+  const int pairs = (rows + 1) / 2;
+  const __m512i mask3 = _mm512_set1_epi8(3);
+  const x86::WeightPrefetch<kTq2RowTile, kWBlock> prefetch(w, w_stride);
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch.at(b);
+    for (int p = 0; p < pairs; ++p, out += kPackChunks) {
+      const int r1 = 2 * p + 1 < rows ? 2 * p + 1 : rows - 1;
+      const uint8_t* q0 =
+          w + static_cast<size_t>(2 * p) * w_stride + static_cast<size_t>(b) * kWBlock;
+      const uint8_t* q1 = w + static_cast<size_t>(r1) * w_stride + static_cast<size_t>(b) * kWBlock;
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m512i bytes = _mm512_inserti64x4(
+            _mm512_castsi256_si512(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q0 + 32 * h))),
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q1 + 32 * h)), 1);
+#pragma GCC unroll 4
+        for (int n = 0; n < 4; ++n) {
+          _mm512_store_si512(out[4 * h + n].bytes,
+                             _mm512_and_si512(_mm512_srli_epi16(bytes, 2 * n), mask3));
+        }
+      }
+      _mm512_store_ps(out[8].bytes, halves(x86::fp16_at(q0 + kWScale), x86::fp16_at(q1 + kWScale)));
+    }
+  }
+}
+
+// P row pairs (unpacked by pack_rows with `rows` rows) x C activation rows over nb blocks.
+template <int P, int C>
+void packed_tile(const Chunk* pw, const uint8_t* x, size_t x_stride, int64_t nb, float* y,
+                 int64_t ldy, int rows) {
+  __m512 facc[P][C];
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) facc[p][c] = _mm512_setzero_ps();
+  }
+  const __m512i minus1 = _mm512_set1_epi16(-1);
+  for (int64_t b = 0; b < nb; ++b, pw += P * kPackChunks) {
+    const uint8_t* xb[C];
+    __m512i acc[P][C];
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      xb[c] = x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock;
+      const __m512i start = _mm512_madd_epi16(
+          _mm512_broadcast_i64x4(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[c] + kXBsums))),
+          minus1);
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) acc[p][c] = start;
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; ++g) {
+      __m512i q[P];
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) q[p] = _mm512_load_si512(pw[p * kPackChunks + g].bytes);
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) {
+        const __m512i a = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[c] + kXQs + 32 * g)));
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p) acc[p][c] = _mm512_dpbusd_epi32(acc[p][c], q[p], a);
+      }
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      float xd;
+      std::memcpy(&xd, xb[c], sizeof xd);
+      const __m512 dx = _mm512_set1_ps(xd);
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) {
+        const __m512 d = _mm512_mul_ps(dx, _mm512_load_ps(pw[p * kPackChunks + 8].bytes));
+        facc[p][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[p][c]), d, facc[p][c]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      float* yc = y + static_cast<int64_t>(c) * ldy + 2 * p;
+      yc[0] = x86::hsum8(_mm512_castps512_ps256(facc[p][c]));
+      if (2 * p + 1 < rows) yc[1] = x86::hsum8(_mm512_extractf32x8_ps(facc[p][c], 1));
+    }
+  }
+}
+
+using PackedTileFn = void (*)(const Chunk*, const uint8_t*, size_t, int64_t, float*, int64_t, int);
+
+// packed_tile<P, C> indexed [P - 1][C - kPackMinWidth].
+struct PackedTiles {
+  PackedTileFn fn[kPackPairs][kTq2ColTile - kPackMinWidth + 1];
+  constexpr PackedTiles() : fn{} { fill<1, kPackMinWidth>(); }
+  template <int P, int C>
+  constexpr void fill() {
+    fn[P - 1][C - kPackMinWidth] = &packed_tile<P, C>;
+    if constexpr (C < kTq2ColTile) {
+      fill<P, C + 1>();
+    } else if constexpr (P < kPackPairs) {
+      fill<P + 1, kPackMinWidth>();
+    }
+  }
+};
+constexpr PackedTiles kPackedTiles{};
+
+void matmul_packed(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
+                   int64_t n_x, int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nb = k / kQkK;
+  Chunk packed[kPackBudgetBlocks * kPackPairs * kPackChunks];  // uninitialised: pack_rows fills it
+  const int64_t n_tiles = (n_x + kTq2ColTile - 1) / kTq2ColTile;
+  for (int64_t r = r0; r < r1; r += kTq2RowTile) {
+    const int rows = static_cast<int>(r1 - r < kTq2RowTile ? r1 - r : kTq2RowTile);
+    pack_rows(w + static_cast<size_t>(r) * w_stride, w_stride, rows, nb, packed);
+    // Column tiles of even widths (8 = 4 + 4, not 6 + 2): narrow tiles reload the codes for few
+    // multiplies.
+    for (int64_t t = 0, m = 0, nc = 0; t < n_tiles; ++t, m += nc) {
+      nc = n_x / n_tiles + (t < n_x % n_tiles ? 1 : 0);
+      kPackedTiles.fn[(rows + 1) / 2 - 1][nc - kPackMinWidth](
+          packed, x + static_cast<size_t>(m) * x_stride, x_stride, nb, y + m * ldy + r, ldy, rows);
+    }
+  }
+}
+
 }  // namespace
 
 void matmul_tq2_0_q8_K(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
                        int64_t /*n_rows*/, const std::byte* x, size_t x_stride, int64_t n_x,
                        int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  if (n_x >= kTq2PackMinCols && k / kQkK <= kPackBudgetBlocks) {
+    matmul_packed(reinterpret_cast<const uint8_t*>(w), w_stride,
+                  reinterpret_cast<const uint8_t*>(x), x_stride, n_x, k, y, ldy, r0, r1);
+    return;
+  }
   x86::TileDriver<Tq2Tiles>::run(w, w_stride, x, x_stride, n_x, k, y, ldy, r0, r1);
 }
 
