@@ -88,6 +88,7 @@ KernelTable make_scalar() {
   t.gelu = scalar::gelu;
   t.relu_sqr = scalar::relu_sqr;
   t.layer_norm_gelu_add = scalar::layer_norm_gelu_add;
+  t.fp32_to_fp16_row = scalar::fp32_to_fp16_row;
   // Every table starts from this one, so the GELU table is built here, before any table is
   // handed out, and never inside the first gelu call of a forward pass.
   gelu_fp16_table();
@@ -190,6 +191,7 @@ KernelTable make_avx2(const KernelTable& lower) {
   t.softmax = avx2::softmax;
   t.attention = avx2::attention;
   t.layer_norm_gelu_add = avx2::layer_norm_gelu_add;
+  t.fp32_to_fp16_row = avx2::fp32_to_fp16_row;
   return t;
 }
 #endif
@@ -245,6 +247,7 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.softmax = avx512::softmax;
   t.attention = avx512::attention;
   t.layer_norm_gelu_add = avx512::layer_norm_gelu_add;
+  t.fp32_to_fp16_row = avx512::fp32_to_fp16_row;
   return t;
 }
 #endif

@@ -55,5 +55,7 @@ void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uin
                float scale, float* out, float* scratch);
 void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
                          float* out, int64_t n, float eps);
+// f32 -> fp16 rows (convert.cpp), the KernelTable entry of the same name.
+void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
 
 }  // namespace tern::kernels::avx2
