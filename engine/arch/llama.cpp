@@ -169,6 +169,9 @@ void LlamaModel::matmul(std::initializer_list<Product> products, const LlamaCont
   });
 }
 
+// The fixed cost of one (head, token) attention item in multiply-adds' worth (see attention()).
+constexpr int64_t kAttentionItemWork = int64_t{1} << 12;
+
 void LlamaModel::attention(int32_t il, const KvCache& cache, int32_t pos0, int64_t n,
                            LlamaContext& c, ThreadPool& pool) const {
   const auto& hp = hparams_;
@@ -196,8 +199,12 @@ void LlamaModel::attention(int32_t il, const KvCache& cache, int32_t pos0, int64
     }
   };
   const int64_t n_items = n * n_head;
-  // Multiply-adds: q.k and p.v over the cells each token sees.
-  const int64_t work = n_head * n * (2 * pos0 + n + 1) * head_dim;
+  // Multiply-adds: q.k and p.v over the cells each token sees, plus a fixed cost per item. At the
+  // start of a context an item is mostly fixed cost (the q and probability roundings, softmax over
+  // the 32-cell span, the lane trees): on the 700M shape (head_dim 96) one head took about 2 us at
+  // 16 cells, ten times its multiply-adds' worth, so without the fixed cost the first ~20 tokens'
+  // attention ran on one thread while the other waited (4-5% of a 2-thread token).
+  const int64_t work = n_head * n * (2 * pos0 + n + 1) * head_dim + n_items * kAttentionItemWork;
   const int n_threads = pool.n_threads();
   if (n_threads <= 1 || n_items <= 1 || work < kMinParallelWork) {
     run_items(0, n_items, 0);
