@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <memory>
+
+#include "kernels/kernels.h"
 
 namespace tern {
 
@@ -27,7 +29,10 @@ class KvCache {
 
 class ContiguousKvCache final : public KvCache {
  public:
-  ContiguousKvCache(int32_t n_layer, int32_t n_ctx, int32_t n_embd_kv);
+  // Rows are rounded to fp16 by `to_fp16` (the model's kernel table entry: F16C where the CPU
+  // has it). The buffers are not cleared: attention reads only positions that were stored.
+  ContiguousKvCache(int32_t n_layer, int32_t n_ctx, int32_t n_embd_kv,
+                    kernels::Fp32ToFp16RowFn to_fp16);
 
   int32_t n_ctx() const override { return n_ctx_; }
   void store(int32_t layer, int32_t pos, const float* k, const float* v) override;
@@ -35,8 +40,9 @@ class ContiguousKvCache final : public KvCache {
 
  private:
   int32_t n_layer_, n_ctx_, n_embd_kv_;
-  std::vector<uint16_t> k_;  // [n_layer][n_ctx][n_embd_kv]
-  std::vector<uint16_t> v_;  // [n_layer][n_ctx][n_embd_kv]
+  kernels::Fp32ToFp16RowFn to_fp16_;
+  std::unique_ptr<uint16_t[]> k_;  // [n_layer][n_ctx][n_embd_kv]
+  std::unique_ptr<uint16_t[]> v_;  // [n_layer][n_ctx][n_embd_kv]
 };
 
 }  // namespace tern

@@ -91,6 +91,10 @@ using AttentionFn = void (*)(const float* q, const uint16_t* k, size_t k_pos_str
                              int64_t n_batch, int64_t head_dim, float scale, float* out,
                              float* scratch);
 
+// y[i] = x[i] rounded to IEEE half (round to nearest even, quant/fp16.h's fp32_to_fp16: every NaN
+// becomes the canonical quiet NaN 0x7e00 with its sign) for i in [0, n): the KV cache store.
+using Fp32ToFp16RowFn = void (*)(const float* x, uint16_t* y, int64_t n);
+
 // Load-time repack of weight rows into the layout a matmul kernel reads (the file is never
 // changed): n elements of one row in the file's layout to one row of packed_row_bytes(n) bytes.
 using PackRowFn = void (*)(const void* src, void* dst, int64_t n);
@@ -153,6 +157,7 @@ struct KernelTable {
   size_t n_matmul_alternatives = 0;
   LayerNormGeluAddFn layer_norm_gelu_add;
   QuantizeRowFn quantize_row_q8_K;
+  Fp32ToFp16RowFn fp32_to_fp16_row;
 
   const MatmulKernel& matmul_for(const TypeTraits& w_type) const;
   std::span<const MatmulAlternative> alternatives() const;

@@ -89,6 +89,7 @@ KernelTable make_scalar() {
   t.relu_sqr = scalar::relu_sqr;
   t.layer_norm_gelu_add = scalar::layer_norm_gelu_add;
   t.quantize_row_q8_K = quant::quantize_row_q8_K;
+  t.fp32_to_fp16_row = scalar::fp32_to_fp16_row;
   // Every table starts from this one, so the GELU table is built here, before any table is
   // handed out, and never inside the first gelu call of a forward pass.
   gelu_fp16_table();
@@ -203,6 +204,7 @@ KernelTable make_avx2(const KernelTable& lower) {
               .row_tile = avx2::kQ6RowTile,
               .col_tile = avx2::kQ6ColTile,
               .gemv_row_tile = avx2::kQ6GemvRows});
+  t.fp32_to_fp16_row = avx2::fp32_to_fp16_row;
   return t;
 }
 #endif
@@ -265,6 +267,7 @@ KernelTable make_avx512(const KernelTable& lower) {
               .row_tile = avx512::kQ4RowTile,
               .col_tile = avx512::kQ4ColTile,
               .gemv_row_tile = avx512::kQ4GemvRows});
+  t.fp32_to_fp16_row = avx512::fp32_to_fp16_row;
   return t;
 }
 #endif

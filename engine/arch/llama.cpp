@@ -2,6 +2,7 @@
 // (RMSNorm, RoPE on adjacent pairs, grouped-query attention over the KV cache, SwiGLU FFN).
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -14,6 +15,11 @@
 
 namespace tern::arch {
 namespace {
+
+// The two weights read activations converted to the same type (one conversion serves both).
+bool same_vec_dot(const MatrixWeight& a, const MatrixWeight& b) {
+  return a.traits->vec_dot_type == b.traits->vec_dot_type;
+}
 
 struct LlamaLayer {
   NormWeight attn_norm, ffn_norm;
@@ -53,8 +59,17 @@ class LlamaModel final : public Model {
   void bind_tensors();
   // Converts n rows of k floats to the activation type `w` pairs with; returns the row stride.
   size_t convert_rows(const MatrixWeight& w, const float* x, int64_t n, LlamaContext& c) const;
-  void matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_stride, int64_t n, float* y,
-              ThreadPool& pool) const;
+  // One weight's product with the converted activations: y[m * w.rows + r].
+  struct Product {
+    const MatrixWeight& w;
+    float* y;
+  };
+  // Products that read the same converted activations, as one parallel region: their rows are
+  // cut into chunks as if they were one matrix (a chunk may end in one and start in the next).
+  // Every output is the same dot whatever the chunking, so the bits do not change; the region
+  // saves the barriers, and a thread that finishes its share of q early works on k and v.
+  void matmul(std::initializer_list<Product> products, const LlamaContext& c, size_t x_stride,
+              int64_t n, ThreadPool& pool) const;
   void attention(int32_t il, const KvCache& cache, int32_t pos0, int64_t n, LlamaContext& c,
                  ThreadPool& pool) const;
 
@@ -134,15 +149,30 @@ size_t LlamaModel::convert_rows(const MatrixWeight& w, const float* x, int64_t n
   return stride;
 }
 
-void LlamaModel::matmul(const MatrixWeight& w, const LlamaContext& c, size_t x_stride, int64_t n,
-                        float* y, ThreadPool& pool) const {
-  // The kernel prepare_matmul chose for this weight, reading its (possibly repacked) rows.
-  const kernels::MatmulFn fn = w.kernel->fn;
-  parallel_rows(pool, w.rows, w.rows * w.k * n, [&](int64_t r0, int64_t r1) {
-    fn(*w.traits, w.kernel_data, w.kernel_stride, w.rows, c.act.data(), x_stride, n, w.k, y, w.rows,
-       r0, r1);
+void LlamaModel::matmul(std::initializer_list<Product> products, const LlamaContext& c,
+                        size_t x_stride, int64_t n, ThreadPool& pool) const {
+  int64_t rows = 0, work = 0;
+  for (const Product& p : products) {
+    rows += p.w.rows;
+    work += p.w.rows * p.w.k * n;
+  }
+  parallel_rows(pool, rows, work, [&](int64_t r0, int64_t r1) {
+    int64_t first = 0;  // the first row of p in the combined row range
+    for (const Product& p : products) {
+      const MatrixWeight& w = p.w;
+      const int64_t a = std::max(r0, first) - first, b = std::min(r1, first + w.rows) - first;
+      // The kernel prepare_matmul chose for this weight, reading its (possibly repacked) rows.
+      if (a < b) {
+        w.kernel->fn(*w.traits, w.kernel_data, w.kernel_stride, w.rows, c.act.data(), x_stride, n,
+                     w.k, p.y, w.rows, a, b);
+      }
+      first += w.rows;
+    }
   });
 }
+
+// The fixed cost of one (head, token) attention item in multiply-adds' worth (see attention()).
+constexpr int64_t kAttentionItemWork = int64_t{1} << 12;
 
 void LlamaModel::attention(int32_t il, const KvCache& cache, int32_t pos0, int64_t n,
                            LlamaContext& c, ThreadPool& pool) const {
@@ -171,8 +201,12 @@ void LlamaModel::attention(int32_t il, const KvCache& cache, int32_t pos0, int64
     }
   };
   const int64_t n_items = n * n_head;
-  // Multiply-adds: q.k and p.v over the cells each token sees.
-  const int64_t work = n_head * n * (2 * pos0 + n + 1) * head_dim;
+  // Multiply-adds: q.k and p.v over the cells each token sees, plus a fixed cost per item. At the
+  // start of a context an item is mostly fixed cost (the q and probability roundings, softmax over
+  // the 32-cell span, the lane trees): on the 700M shape (head_dim 96) one head took about 2 us at
+  // 16 cells, ten times its multiply-adds' worth, so without the fixed cost the first ~20 tokens'
+  // attention ran on one thread while the other waited (4-5% of a 2-thread token).
+  const int64_t work = n_head * n * (2 * pos0 + n + 1) * head_dim + n_items * kAttentionItemWork;
   const int n_threads = pool.n_threads();
   if (n_threads <= 1 || n_items <= 1 || work < kMinParallelWork) {
     run_items(0, n_items, 0);
@@ -225,13 +259,14 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
                   hp.norm_eps);
     }
     size_t stride = convert_rows(l.wq, c.xn.data(), n, c);
-    matmul(l.wq, c, stride, n, c.q.data(), pool);
-    if (l.wk.traits->vec_dot_type != l.wq.traits->vec_dot_type)
-      stride = convert_rows(l.wk, c.xn.data(), n, c);
-    matmul(l.wk, c, stride, n, c.k.data(), pool);
-    if (l.wv.traits->vec_dot_type != l.wk.traits->vec_dot_type)
-      stride = convert_rows(l.wv, c.xn.data(), n, c);
-    matmul(l.wv, c, stride, n, c.v.data(), pool);
+    const Product q{l.wq, c.q.data()}, k{l.wk, c.k.data()}, v{l.wv, c.v.data()};
+    if (same_vec_dot(l.wq, l.wk) && same_vec_dot(l.wk, l.wv)) {
+      matmul({q, k, v}, c, stride, n, pool);
+    } else {  // mixed types (llama-quantize's mixtures): each its own conversion
+      matmul({q}, c, stride, n, pool);
+      matmul({k}, c, convert_rows(l.wk, c.xn.data(), n, c), n, pool);
+      matmul({v}, c, convert_rows(l.wv, c.xn.data(), n, c), n, pool);
+    }
 
     for (int64_t i = 0; i < n; ++i) {
       const float* cs = c.rope_cos_sin.data() + static_cast<size_t>(pos0 + i) * n_pairs * 2;
@@ -241,8 +276,7 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
                   c.v.data() + i * n_embd_kv);
     }
     attention(il, cache, pos0, n, c, pool);
-    stride = convert_rows(l.wo, c.attn.data(), n, c);
-    matmul(l.wo, c, stride, n, c.xn.data(), pool);
+    matmul({{l.wo, c.xn.data()}}, c, convert_rows(l.wo, c.attn.data(), n, c), n, pool);
     for (int64_t j = 0; j < n * n_embd; ++j)
       c.x[static_cast<size_t>(j)] += c.xn[static_cast<size_t>(j)];
 
@@ -257,23 +291,24 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
                   hp.norm_eps);
     }
     stride = convert_rows(l.w_gate, c.xn.data(), nf, c);
-    matmul(l.w_gate, c, stride, nf, c.gate.data(), pool);
-    if (l.w_up.traits->vec_dot_type != l.w_gate.traits->vec_dot_type)
-      stride = convert_rows(l.w_up, c.xn.data(), nf, c);
-    matmul(l.w_up, c, stride, nf, c.up.data(), pool);
+    const Product gate{l.w_gate, c.gate.data()}, up{l.w_up, c.up.data()};
+    if (same_vec_dot(l.w_gate, l.w_up)) {
+      matmul({gate, up}, c, stride, nf, pool);
+    } else {
+      matmul({gate}, c, stride, nf, pool);
+      matmul({up}, c, convert_rows(l.w_up, c.xn.data(), nf, c), nf, pool);
+    }
     for (int64_t i = 0; i < nf; ++i) {
       kt.silu_mul(c.gate.data() + i * n_ff, c.up.data() + i * n_ff, c.gate.data() + i * n_ff, n_ff);
     }
-    stride = convert_rows(l.w_down, c.gate.data(), nf, c);
-    matmul(l.w_down, c, stride, nf, c.xn.data(), pool);
+    matmul({{l.w_down, c.xn.data()}}, c, convert_rows(l.w_down, c.gate.data(), nf, c), nf, pool);
     for (int64_t j = 0; j < nf * n_embd; ++j) xf[j] += c.xn[static_cast<size_t>(j)];
   }
 
   // Output head for the last token only.
   const float* last = c.x.data() + (n - 1) * n_embd;
   kt.rms_norm(last, output_norm_.data(), c.xn.data(), n_embd, hp.norm_eps);
-  const size_t stride = convert_rows(output_, c.xn.data(), 1, c);
-  matmul(output_, c, stride, 1, logits.data(), pool);
+  matmul({{output_, logits.data()}}, c, convert_rows(output_, c.xn.data(), 1, c), 1, pool);
 }
 
 }  // namespace

@@ -23,5 +23,7 @@ void gelu(const float* x, float* y, int64_t n);
 void relu_sqr(const float* x, float* y, int64_t n);
 void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
                          float* out, int64_t n, float eps);
+// f32 -> fp16 rows (convert.cpp), the KernelTable entry of the same name.
+void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
 
 }  // namespace tern::kernels::scalar

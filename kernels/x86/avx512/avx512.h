@@ -73,5 +73,7 @@ inline constexpr int kQ4GemvRows = 16;
 void matmul_q4_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
                       const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
                       int64_t ldy, int64_t r0, int64_t r1);
+// f32 -> fp16 rows (convert.cpp), the KernelTable entry of the same name.
+void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
 
 }  // namespace tern::kernels::avx512
