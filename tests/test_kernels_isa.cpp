@@ -361,6 +361,9 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
       for (const int64_t unit : {t->block_elems, tern::kQkK}) {
         for (const int64_t blocks : {1, 2, 3, 5, 27}) ks.push_back(blocks * unit);
       }
+      // Float rows: every tail of the vec_dot order (64-element steps, then groups of 16 and 8,
+      // then single elements) and k % 16 == 0 or not (the tinyBLAS order, or vec_dot's).
+      if (t->block_elems == 1) ks.insert(ks.end(), {8, 16, 40, 48, 64, 72, 96, 108, 172, 1000});
       std::sort(ks.begin(), ks.end());
       ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
       for (const int64_t k : ks) {
