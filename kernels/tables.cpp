@@ -214,6 +214,12 @@ KernelTable make_avx2(const KernelTable& lower) {
               .row_tile = avx2::kFloatRowTile,
               .col_tile = avx2::kFloatColTile,
               .gemv_row_tile = avx2::kFloatGemvRows});
+  set_matmul(t, TensorType::BF16,
+             {.name = "matmul_bf16_bf16__avx2",
+              .fn = avx2::matmul_bf16_bf16,
+              .row_tile = avx2::kFloatRowTile,
+              .col_tile = avx2::kFloatColTile,
+              .gemv_row_tile = avx2::kFloatGemvRows});
   return t;
 }
 #endif
@@ -284,6 +290,12 @@ KernelTable make_avx512(const KernelTable& lower) {
   set_matmul(t, TensorType::F16,
              {.name = "matmul_f16_f16__avx512",
               .fn = avx512::matmul_f16_f16,
+              .row_tile = avx512::kFloatRowTile,
+              .col_tile = avx512::kFloatColTile,
+              .gemv_row_tile = avx512::kFloatGemvRows});
+  set_matmul(t, TensorType::BF16,
+             {.name = "matmul_bf16_bf16__avx512",
+              .fn = avx512::matmul_bf16_bf16,
               .row_tile = avx512::kFloatRowTile,
               .col_tile = avx512::kFloatColTile,
               .gemv_row_tile = avx512::kFloatGemvRows});
