@@ -205,6 +205,24 @@ KernelTable make_avx2(const KernelTable& lower) {
               .col_tile = avx2::kQ6ColTile,
               .gemv_row_tile = avx2::kQ6GemvRows});
   t.fp32_to_fp16_row = avx2::fp32_to_fp16_row;
+  set_matmul(t, TensorType::F32,
+             {.name = "matmul_f32_f32__avx2",
+              .fn = avx2::matmul_f32_f32,
+              .row_tile = avx2::kFloatRowTile,
+              .col_tile = avx2::kFloatColTile,
+              .gemv_row_tile = avx2::kFloatGemvRows});
+  set_matmul(t, TensorType::F16,
+             {.name = "matmul_f16_f16__avx2",
+              .fn = avx2::matmul_f16_f16,
+              .row_tile = avx2::kFloatRowTile,
+              .col_tile = avx2::kFloatColTile,
+              .gemv_row_tile = avx2::kFloatGemvRows});
+  set_matmul(t, TensorType::BF16,
+             {.name = "matmul_bf16_bf16__avx2",
+              .fn = avx2::matmul_bf16_bf16,
+              .row_tile = avx2::kFloatRowTile,
+              .col_tile = avx2::kFloatColTile,
+              .gemv_row_tile = avx2::kFloatGemvRows});
   return t;
 }
 #endif
@@ -268,6 +286,24 @@ KernelTable make_avx512(const KernelTable& lower) {
               .col_tile = avx512::kQ4ColTile,
               .gemv_row_tile = avx512::kQ4GemvRows});
   t.fp32_to_fp16_row = avx512::fp32_to_fp16_row;
+  set_matmul(t, TensorType::F32,
+             {.name = "matmul_f32_f32__avx512",
+              .fn = avx512::matmul_f32_f32,
+              .row_tile = avx512::kFloatRowTile,
+              .col_tile = avx512::kFloatColTile,
+              .gemv_row_tile = avx512::kFloatGemvRows});
+  set_matmul(t, TensorType::F16,
+             {.name = "matmul_f16_f16__avx512",
+              .fn = avx512::matmul_f16_f16,
+              .row_tile = avx512::kFloatRowTile,
+              .col_tile = avx512::kFloatColTile,
+              .gemv_row_tile = avx512::kFloatGemvRows});
+  set_matmul(t, TensorType::BF16,
+             {.name = "matmul_bf16_bf16__avx512",
+              .fn = avx512::matmul_bf16_bf16,
+              .row_tile = avx512::kFloatRowTile,
+              .col_tile = avx512::kFloatColTile,
+              .gemv_row_tile = avx512::kFloatGemvRows});
   return t;
 }
 #endif

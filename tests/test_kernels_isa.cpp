@@ -102,9 +102,38 @@ const char* name(XMode m) {
   return "?";
 }
 
-// Raw bytes for the types whose every byte pattern is a valid block once the scale is finite:
-// returns false for other types (the mode is then skipped).
+// Raw float bits for F32, F16 and BF16 weights: random signs and mantissas; half the rows only
+// subnormals and the smallest normals (BF16's dot flushes subnormal inputs and results, which
+// shows only when a whole dot is that small), the others a quarter of those and the rest up to a
+// bound that keeps every sum finite.
+void fill_raw_floats(TensorType type, std::byte* row, int64_t k, std::mt19937_64& rng) {
+  const bool f16 = type == TensorType::F16;
+  const int mant_bits = f16 ? 10 : type == TensorType::BF16 ? 7 : 23;
+  const uint32_t max_exp = f16 ? 30 : 147;
+  const bool tiny_row = (rng() & 1) != 0;
+  for (int64_t i = 0; i < k; ++i) {
+    const uint64_t r = rng();
+    const uint32_t sel = tiny_row ? r & 1 : r & 3;
+    const uint32_t e = sel == 0 ? 0 : sel == 1 ? 1 + (r >> 2) % 4 : 1 + (r >> 2) % max_exp;
+    const uint32_t mant = static_cast<uint32_t>(r >> 32) & ((1u << mant_bits) - 1);
+    const uint32_t sign = static_cast<uint32_t>(r >> 20) & 1;
+    const uint32_t bits = sign << (mant_bits + (f16 ? 5 : 8)) | e << mant_bits | mant;
+    if (type == TensorType::F32) {
+      std::memcpy(row + 4 * i, &bits, 4);
+    } else {
+      const auto h = static_cast<uint16_t>(bits);
+      std::memcpy(row + 2 * i, &h, 2);
+    }
+  }
+}
+
+// Raw bytes for the types whose every byte pattern is a valid block once the scale is finite
+// (and raw float bits): returns false for other types (the mode is then skipped).
 bool fill_raw_weights(const TypeTraits& t, std::byte* row, int64_t k, std::mt19937_64& rng) {
+  if (t.type == TensorType::F32 || t.type == TensorType::F16 || t.type == TensorType::BF16) {
+    fill_raw_floats(t.type, row, k, rng);
+    return true;
+  }
   size_t d_offset = 0;
   if (t.type == TensorType::TQ2_0)
     d_offset = offsetof(tern::BlockTQ2_0, d);
@@ -363,6 +392,9 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
       for (const int64_t unit : {t->block_elems, tern::kQkK}) {
         for (const int64_t blocks : {1, 2, 3, 5, 27}) ks.push_back(blocks * unit);
       }
+      // Float rows: every tail of the vec_dot order (64-element steps, then groups of 16 and 8,
+      // then single elements) and k % 16 == 0 or not (the tinyBLAS order, or vec_dot's).
+      if (t->block_elems == 1) ks.insert(ks.end(), {8, 16, 40, 48, 64, 72, 96, 108, 172, 1000});
       std::sort(ks.begin(), ks.end());
       ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
       for (const int64_t k : ks) {

@@ -78,4 +78,15 @@ void matmul_q6_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_str
 // f32 -> fp16 rows (convert.cpp), the KernelTable entry of the same name.
 void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
 
+// F32, F16 and BF16 kernels (matmul_float.cpp): register tile of the tinyBLAS order (batches), rows
+// per step of the vec_dot order (one activation row, and batches tinyBLAS declines).
+inline constexpr int kFloatRowTile = 2;
+inline constexpr int kFloatColTile = 2;
+inline constexpr int kFloatGemvRows = 1;
+
+// "matmul_f32_f32__avx2", "matmul_f16_f16__avx2" and "matmul_bf16_bf16__avx2".
+extern const MatmulFn matmul_f32_f32;
+extern const MatmulFn matmul_f16_f16;
+extern const MatmulFn matmul_bf16_bf16;
+
 }  // namespace tern::kernels::avx2

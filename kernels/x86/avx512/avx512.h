@@ -76,4 +76,15 @@ void matmul_q4_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_str
 // f32 -> fp16 rows (convert.cpp), the KernelTable entry of the same name.
 void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
 
+// F32, F16 and BF16 kernels (matmul_float.cpp): register tile of the tinyBLAS order (batches), rows
+// per step of the vec_dot order (one activation row, and batches tinyBLAS declines).
+inline constexpr int kFloatRowTile = 4;
+inline constexpr int kFloatColTile = 4;
+inline constexpr int kFloatGemvRows = 4;
+
+// "matmul_f32_f32__avx512", "matmul_f16_f16__avx512" and "matmul_bf16_bf16__avx512".
+extern const MatmulFn matmul_f32_f32;
+extern const MatmulFn matmul_f16_f16;
+extern const MatmulFn matmul_bf16_bf16;
+
 }  // namespace tern::kernels::avx512
