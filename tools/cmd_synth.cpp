@@ -8,6 +8,8 @@
 #include <span>
 #include <vector>
 
+#include <unistd.h>
+
 #include "engine/error.h"
 #include "engine/gguf_writer.h"
 #include "quant/fp16.h"
@@ -231,9 +233,12 @@ int run_synth(const SynthArgs& a) {
   w.set_u32("tokenizer.ggml.eos_token_id", 2);
   w.set_u32("tokenizer.ggml.unknown_token_id", 0);
 
+  // A counter that rewrites itself on a terminal; logs and pipes get only the final line.
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
   for (size_t i = 0; i < plan.size(); ++i) {
-    auto fill = [&plan, i, seed = a.seed, n = plan.size()](std::span<std::byte> out) {
+    auto fill = [&plan, i, tty, seed = a.seed, n = plan.size()](std::span<std::byte> out) {
       fill_tensor(plan[i], seed, i, out);
+      if (!tty) return;
       std::fprintf(stderr, "\rtern synth: %zu/%zu tensors", i + 1, n);
       if (i + 1 == n) std::fprintf(stderr, "\n");
     };
