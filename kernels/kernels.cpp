@@ -120,4 +120,8 @@ const MatmulKernel& KernelTable::matmul_for(const TypeTraits& w_type) const {
   return matmul[detail::type_slot(w_type)];
 }
 
+QuantizeRowFn KernelTable::from_float_for(const TypeTraits& act_type) const {
+  return from_float[detail::type_slot(act_type)];
+}
+
 }  // namespace tern::kernels

@@ -98,7 +98,7 @@ using Fp32ToFp16RowFn = void (*)(const float* x, uint16_t* y, int64_t n);
 // Load-time repack of weight rows into the layout a matmul kernel reads (the file is never
 // changed): n elements of one row in the file's layout to one row of packed_row_bytes(n) bytes.
 using PackRowFn = void (*)(const void* src, void* dst, int64_t n);
-// Activation rows to Q8_K (TQ2_0 and K-quant matmuls): quant::quantize_row_q8_K's bytes.
+// Activation rows to a vec_dot type: the bytes of that type's TypeTraits::from_float.
 using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);
 using PackedRowBytesFn = size_t (*)(int64_t n);
 
@@ -156,10 +156,14 @@ struct KernelTable {
   std::array<MatmulAlternative, kMaxMatmulAlternatives> matmul_alternatives{};
   size_t n_matmul_alternatives = 0;
   LayerNormGeluAddFn layer_norm_gelu_add;
-  QuantizeRowFn quantize_row_q8_K;
+  // Indexed like `matmul`; use from_float_for. Every slot starts as the type's reference
+  // from_float (nullptr where it has none); an ISA overrides the ones it speeds up.
+  std::array<QuantizeRowFn, kMaxTensorTypes> from_float{};
   Fp32ToFp16RowFn fp32_to_fp16_row;
 
   const MatmulKernel& matmul_for(const TypeTraits& w_type) const;
+  // Converts activation rows to `act_type` (a weight type's vec_dot_type).
+  QuantizeRowFn from_float_for(const TypeTraits& act_type) const;
   std::span<const MatmulAlternative> alternatives() const;
 };
 

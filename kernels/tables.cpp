@@ -73,6 +73,7 @@ KernelTable make_scalar() {
   const auto traits = all_type_traits();
   if (traits.size() > kMaxTensorTypes) std::abort();  // raise kMaxTensorTypes
   for (size_t i = 0; i < traits.size(); ++i) {
+    t.from_float[i] = traits[i].from_float;
     if (traits[i].vec_dot == nullptr) continue;
     names[i] = "matmul_" + std::string(traits[i].name) + "_" +
                std::string(type_traits(traits[i].vec_dot_type).name) + "__scalar";
@@ -88,7 +89,6 @@ KernelTable make_scalar() {
   t.gelu = scalar::gelu;
   t.relu_sqr = scalar::relu_sqr;
   t.layer_norm_gelu_add = scalar::layer_norm_gelu_add;
-  t.quantize_row_q8_K = quant::quantize_row_q8_K;
   t.fp32_to_fp16_row = scalar::fp32_to_fp16_row;
   // Every table starts from this one, so the GELU table is built here, before any table is
   // handed out, and never inside the first gelu call of a forward pass.
@@ -278,7 +278,7 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.softmax = avx512::softmax;
   t.attention = avx512::attention;
   t.layer_norm_gelu_add = avx512::layer_norm_gelu_add;
-  t.quantize_row_q8_K = avx512::quantize_row_q8_K;
+  t.from_float[type_slot(type_traits(TensorType::Q8_K))] = avx512::quantize_row_q8_K;
   set_matmul(t, TensorType::Q4_0,
              {.name = "matmul_q4_0_q8_0__avx512",
               .fn = avx512::matmul_q4_0_q8_0,

@@ -585,7 +585,9 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
   // largest overflows it).
   const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 3e38f, -3e38f};
   for (const KernelTable* table : fast_tables()) {
-    if (table->quantize_row_q8_K == tern::kernels::scalar_table().quantize_row_q8_K) continue;
+    const TypeTraits& q8_k = tern::type_traits(TensorType::Q8_K);
+    const auto fast = table->from_float_for(q8_k);
+    if (fast == tern::kernels::scalar_table().from_float_for(q8_k)) continue;
     std::mt19937_64 rng(13);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     int n_cases = 0;
@@ -626,8 +628,8 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
         }
         std::vector<std::byte> want(tern::row_bytes(tern::type_traits(TensorType::Q8_K), n));
         std::vector<std::byte> got(want.size(), std::byte{0x5a});
-        tern::kernels::scalar_table().quantize_row_q8_K(x.data(), want.data(), n);
-        table->quantize_row_q8_K(x.data(), got.data(), n);
+        tern::kernels::scalar_table().from_float_for(q8_k)(x.data(), want.data(), n);
+        fast(x.data(), got.data(), n);
         if (std::memcmp(want.data(), got.data(), want.size()) != 0) {
           FAIL_CHECK(table->name << " quantize_row_q8_K, mode " << mode << ", blocks " << blocks);
         }

@@ -141,8 +141,8 @@ size_t LlamaModel::convert_rows(const MatrixWeight& w, const float* x, int64_t n
                                 LlamaContext& c) const {
   const TypeTraits& at = type_traits(w.traits->vec_dot_type);
   const size_t stride = row_bytes(at, w.k);
-  // Q8_K (ternary and K-quant weights) has a SIMD quantizer with the same bytes.
-  const auto from_float = at.type == TensorType::Q8_K ? kernels().quantize_row_q8_K : at.from_float;
+  // The table's converter: the reference's bytes, with SIMD where the ISA has one.
+  const auto from_float = kernels().from_float_for(at);
   for (int64_t i = 0; i < n; ++i) {
     from_float(x + i * w.k, c.act.data() + static_cast<size_t>(i) * stride, w.k);
   }
