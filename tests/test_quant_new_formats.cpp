@@ -1028,7 +1028,7 @@ TEST_CASE("I2_S layouts place each element where bitnet.cpp does", "[quant_new][
   CHECK(q::i2_s_scale(wx.data(), 256) == 1.0f);
 }
 
-TEST_CASE("I2_S quantize keeps only the sign; code 3 decodes as 0", "[quant_new][i2_s]") {
+TEST_CASE("I2_S quantize keeps only the sign, and code 3 decodes as 0", "[quant_new][i2_s]") {
   std::vector<float> x(128, 0.0f);
   x[0] = 2.0f;    // the scale
   x[1] = 0.001f;  // >= 1e-6: a sign, so +scale

@@ -66,7 +66,7 @@ TEST_CASE("min-p and top-p drop the unlikely tail", "[sampler]") {
   }
 }
 
-TEST_CASE("the same seed gives the same draws; the distribution follows softmax", "[sampler]") {
+TEST_CASE("the same seed gives the same draws, and the distribution follows softmax", "[sampler]") {
   SamplerParams p = only(1.0f);
   p.seed = 42;
   const std::vector<float> logits{0.0f, std::log(3.0f)};  // p = 1/4, 3/4
