@@ -1,4 +1,4 @@
-// MappedFile: mmap(2) a whole file read-only, or read it into a vector when mapping is off.
+// MappedFile: mmap(2) a whole file read-only, or read it into huge-page memory when mapping is off.
 #include "engine/mapped_file.h"
 
 #include <fcntl.h>
@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/huge_pages.h"
 
 namespace tern {
 namespace {
@@ -53,10 +54,11 @@ MappedFile MappedFile::open(const std::string& path, bool use_mmap) {
     f.mapped_ = true;
     return f;
   }
-  f.owned_.resize(size);
+  f.owned_ = allocate_huge_page_memory(size);
+  std::byte* dst = f.owned_.get();
   size_t done = 0;
   while (done < size) {
-    const ssize_t n = ::read(fd.get(), f.owned_.data() + done, size - done);
+    const ssize_t n = ::read(fd.get(), dst + done, size - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       fail_errno(path, "cannot read");
@@ -64,16 +66,17 @@ MappedFile MappedFile::open(const std::string& path, bool use_mmap) {
     if (n == 0) throw Error(path + ": file shrank while reading");
     done += static_cast<size_t>(n);
   }
-  f.data_ = f.owned_.data();
+  f.data_ = dst;
   f.size_ = size;
   return f;
 }
 
 MappedFile MappedFile::from_bytes(std::vector<std::byte> bytes) {
   MappedFile f;
-  f.owned_ = std::move(bytes);
-  f.data_ = f.owned_.data();
-  f.size_ = f.owned_.size();
+  auto held = std::make_shared<std::vector<std::byte>>(std::move(bytes));
+  f.data_ = held->data();
+  f.size_ = held->size();
+  f.owned_ = std::shared_ptr<std::byte[]>(held, held->data());
   return f;
 }
 
@@ -86,10 +89,8 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     release();
     mapped_ = std::exchange(other.mapped_, false);
     size_ = std::exchange(other.size_, 0);
-    const bool owned = other.data_ != nullptr && other.data_ == other.owned_.data();
     owned_ = std::move(other.owned_);
-    data_ = owned ? owned_.data() : other.data_;
-    other.data_ = nullptr;
+    data_ = std::exchange(other.data_, nullptr);
   }
   return *this;
 }
@@ -105,7 +106,7 @@ void MappedFile::release() noexcept {
   data_ = nullptr;
   size_ = 0;
   mapped_ = false;
-  owned_.clear();
+  owned_.reset();
 }
 
 }  // namespace tern

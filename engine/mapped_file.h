@@ -1,7 +1,8 @@
-// Read-only bytes of a file: memory-mapped (default) or read into memory (--no-mmap). RAII.
+// Read-only bytes of a file: memory-mapped, or read into memory advised for huge pages. RAII.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,7 +32,7 @@ class MappedFile {
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;
-  std::vector<std::byte> owned_;
+  std::shared_ptr<std::byte[]> owned_;  // the bytes when not mapped
 };
 
 }  // namespace tern

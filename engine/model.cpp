@@ -5,6 +5,7 @@
 
 #include "engine/arch/registry.h"
 #include "engine/error.h"
+#include "engine/huge_pages.h"
 
 namespace tern {
 
@@ -20,7 +21,9 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     if (!gguf_options.i2s_layout)
       throw Error("TERN_I2S_LAYOUT is '" + printable_name(env) + "', expected x86 or arm");
   }
-  GgufFile file = GgufFile::open(path, options.use_mmap, gguf_options);
+  const bool map = options.memory == FileMemory::mapped ||
+                   (options.memory == FileMemory::automatic && !transparent_huge_pages_available());
+  GgufFile file = GgufFile::open(path, map, gguf_options);
   const std::string arch = file.get_string("general.architecture");
   auto loader = arch::find_loader(arch);
   if (!loader) {

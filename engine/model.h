@@ -15,8 +15,17 @@
 
 namespace tern {
 
+// Where the file's bytes live while the model runs. Decoding streams every weight once per token,
+// and from memory backed by 2 MiB pages it ran faster than from a mapped file's 4 KiB pages
+// (docs/BENCHMARKS.md), at the cost of a copy at start.
+enum class FileMemory {
+  automatic,  // read into huge-page memory when the kernel offers transparent huge pages, else map
+  mapped,     // mmap(2): instant start, pages shared with the page cache
+  read,       // read into memory advised for huge pages
+};
+
 struct LoadOptions {
-  bool use_mmap = true;
+  FileMemory memory = FileMemory::automatic;
   // Kernel ISA: "scalar", "avx2", "avx512", "neon"; empty: TERN_ISA if set, else the best this
   // CPU supports. Chosen at load because weights may be repacked for the ISA's kernels.
   std::string isa;

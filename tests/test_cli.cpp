@@ -91,7 +91,7 @@ TEST_CASE("generate --json gives llama.cpp's greedy ids and the same text as str
   CHECK_THAT(s.err, Catch::Contains("tok/s"));  // the timing line goes to stderr
 }
 
-TEST_CASE("a prompt file and --no-mmap give the same tokens as -p with a mapped file", "[cli]") {
+TEST_CASE("a prompt file, --mmap and --no-mmap give the same tokens as -p by default", "[cli]") {
   const auto prompt_file =
       std::filesystem::temp_directory_path() / ("tern_cli_prompt_" + std::to_string(::getpid()));
   std::ofstream(prompt_file) << "Once upon a time";
@@ -99,10 +99,22 @@ TEST_CASE("a prompt file and --no-mmap give the same tokens as -p with a mapped 
       "-m " + kModels + "tiny-ternary-random-TQ1_0.gguf --temp 0 --ignore-eos -n 16 -t 1 --json";
   const Result a = tern("generate " + m + " -p 'Once upon a time'");
   const Result b = tern("generate " + m + " -f " + prompt_file.string() + " --no-mmap");
+  const Result c = tern("generate " + m + " -f " + prompt_file.string() + " --mmap");
   std::filesystem::remove(prompt_file);
   REQUIRE(a.code == 0);
   REQUIRE(b.code == 0);
+  REQUIRE(c.code == 0);
   CHECK(nlohmann::json::parse(a.out)["tokens"] == nlohmann::json::parse(b.out)["tokens"]);
+  CHECK(nlohmann::json::parse(a.out)["tokens"] == nlohmann::json::parse(c.out)["tokens"]);
+}
+
+TEST_CASE("the flags --mmap and --no-mmap together are a usage error", "[cli]") {
+  for (const char* cmd :
+       {"generate -p hi -n 1 --mmap --no-mmap", "bench -m x.gguf -p 1 -n 0 --no-mmap --mmap"}) {
+    const Result r = tern(cmd);
+    CHECK(r.code != 0);
+    CHECK_THAT(r.err, Catch::Contains("excludes"));
+  }
 }
 
 TEST_CASE("generate without -m runs the bundled model", "[cli]") {
@@ -145,7 +157,7 @@ TEST_CASE("bench reports llama-bench's fields for pp and tg", "[cli]") {
   CHECK(tern("bench -m " + kModels + "stories260K-Q8_0.gguf -o xml").code == 2);
 }
 
-TEST_CASE("synth writes a model that loads and generates; the seed fixes the bytes", "[cli]") {
+TEST_CASE("synth writes a model that loads and generates, and the seed fixes the bytes", "[cli]") {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string a = (dir / ("tern_synth_a_" + std::to_string(::getpid()) + ".gguf")).string();
   const std::string b = (dir / ("tern_synth_b_" + std::to_string(::getpid()) + ".gguf")).string();
@@ -228,7 +240,7 @@ TEST_CASE("every supported ISA gives llama.cpp's greedy ids on the ternary model
   }
 }
 
-TEST_CASE("info --cpu names the chosen ISA and each type's kernel; TERN_ISA overrides",
+TEST_CASE("info --cpu names the chosen ISA and each type's kernel, and TERN_ISA overrides",
           "[cli][isa]") {
   const Result r = tern("info --cpu");
   REQUIRE(r.code == 0);

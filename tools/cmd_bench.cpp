@@ -24,7 +24,7 @@ struct BenchArgs {
   std::vector<int> n_prompt{512}, n_gen{128}, threads;
   int reps = 5;
   std::string output = "md";
-  bool no_mmap = false;
+  FileMemory memory = FileMemory::automatic;
 };
 
 struct BenchResult {
@@ -104,7 +104,7 @@ int run_bench(BenchArgs a) {
   }
   std::vector<BenchResult> results;
   for (const auto& path : a.models) {
-    auto model = Model::load(path, LoadOptions{.use_mmap = !a.no_mmap, .isa = {}});
+    auto model = Model::load(path, LoadOptions{.memory = a.memory, .isa = {}});
     uint64_t size = 0, params = 0;
     for (const auto& t : model->file().tensors()) {
       size += t.nbytes;
@@ -213,7 +213,7 @@ Command add_bench(CLI::App& root) {
       ->check(CLI::Range(1, 1000));
   app->add_option("-o,--output", args->output, "Output format: md, json or csv")
       ->capture_default_str();
-  app->add_flag("--no-mmap", args->no_mmap, "Read the model into memory instead of mapping it");
+  add_file_memory_flags(app, &args->memory);
   return {app, [args] { return run_bench(*args); }};
 }
 

@@ -24,7 +24,8 @@ struct GenerateArgs {
   int32_t n_batch = 512;
   SamplerParams sampling;
   int64_t seed = -1;
-  bool no_mmap = false, ignore_eos = false, json = false;
+  FileMemory memory = FileMemory::automatic;
+  bool ignore_eos = false, json = false;
 };
 
 std::string read_text_file(const std::string& path) {
@@ -38,7 +39,7 @@ std::string read_text_file(const std::string& path) {
 int run_generate(const GenerateArgs& a) {
   const std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
   auto model =
-      Model::load(model_path_or_default(a.model), LoadOptions{.use_mmap = !a.no_mmap, .isa = {}});
+      Model::load(model_path_or_default(a.model), LoadOptions{.memory = a.memory, .isa = {}});
   const Tokenizer& tok = model->tokenizer();
   const std::vector<TokenId> prompt_ids =
       tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
@@ -145,7 +146,7 @@ Command add_generate(CLI::App& root) {
   app->add_option("-s,--seed", args->seed, "Random seed (-1: random)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{-1}, INT64_MAX));
-  app->add_flag("--no-mmap", args->no_mmap, "Read the model into memory instead of mapping it");
+  add_file_memory_flags(app, &args->memory);
   app->add_flag("--ignore-eos", args->ignore_eos, "Never sample end-of-sequence; keep generating");
   app->add_flag("--json", args->json,
                 "Print one JSON object (ids, text, timings) instead of streaming text");

@@ -5,6 +5,8 @@
 #include <functional>
 #include <string>
 
+#include "engine/model.h"
+
 namespace tern::cli {
 
 // A registered subcommand: run() is called after parsing when the subcommand was chosen.
@@ -22,5 +24,8 @@ Command add_quantize(CLI::App& root);
 
 // The -m path, or the bundled demo model when none was given.
 std::string model_path_or_default(const std::string& given);
+
+// --mmap / --no-mmap (exclusive), setting where the model's bytes live; default automatic.
+void add_file_memory_flags(CLI::App* app, FileMemory* memory);
 
 }  // namespace tern::cli

@@ -88,7 +88,8 @@ void LlamaModel::bind_tensors() {
                 ? bind_matrix(file_, "output.weight", n_embd, hp.n_vocab)
                 : token_embd_;
   require_vec_dot(file_, output_);
-  prepare_matmul(file_, output_, kernels());
+  HugePageArena arena;
+  prepare_matmul(file_, output_, kernels(), arena);
   if (const GgufTensor* rf = file_.find_tensor("rope_freqs.weight")) {
     rope_freqs_ = bind_vector(file_, *rf, hp.n_rot / 2);
   }
@@ -107,7 +108,7 @@ void LlamaModel::bind_tensors() {
     l.w_down = bind_matrix(file_, p + "ffn_down.weight", n_ff, n_embd);
     for (MatrixWeight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
       require_vec_dot(file_, *w);
-      prepare_matmul(file_, *w, kernels());
+      prepare_matmul(file_, *w, kernels(), arena);
     }
   }
 }

@@ -64,7 +64,8 @@ void require_vec_dot(const GgufFile& file, const MatrixWeight& w) {
   }
 }
 
-void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::KernelTable& kt) {
+void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::KernelTable& kt,
+                    HugePageArena& arena) {
   const kernels::MatmulKernel& mk = kt.matmul_for(*w.traits);
   if (mk.fn == nullptr) {
     file.fail("no " + std::string(kt.name) + " matmul kernel for tensor type " +
@@ -77,7 +78,7 @@ void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::Kernel
   if (mk.pack == nullptr) return;
   const size_t stride = mk.packed_row_bytes(w.k);
   const auto rows = static_cast<size_t>(w.rows);
-  auto buf = std::make_shared_for_overwrite<std::byte[]>(stride * rows);
+  std::shared_ptr<std::byte[]> buf = arena.allocate(stride * rows);
   for (size_t r = 0; r < rows; ++r) mk.pack(w.data + r * w.row_stride, buf.get() + r * stride, w.k);
   w.kernel_data = buf.get();
   w.kernel_stride = stride;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/gguf.h"
+#include "engine/huge_pages.h"
 #include "engine/model.h"
 #include "kernels/kernels.h"
 
@@ -38,7 +39,9 @@ std::vector<float> bind_vector(const GgufFile& file, const GgufTensor& t, int64_
 void require_vec_dot(const GgufFile& file, const MatrixWeight& w);
 // Picks the table's matmul kernel for the weight and repacks the rows if that kernel asks for it
 // (the file is never changed). Call after require_vec_dot.
-void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::KernelTable& kt);
+// Repacked rows go into `arena` (huge pages: decoding streams them every token).
+void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::KernelTable& kt,
+                    HugePageArena& arena);
 
 // Reads and validates `<arch>.*` hyperparameters of a llama-style model (n_vocab is left 0).
 ModelHparams read_llama_hparams(const GgufFile& file, const std::string& arch);
