@@ -162,12 +162,22 @@ int run_synth(const SynthArgs& a) {
   if (!layout) throw CLI::ValidationError("--i2s-layout", "expected x86 or arm");
   const TensorType wtype = i2s ? TensorType::TQ2_0 : parse("--type", a.type);
   const bool quantized = type_traits(wtype).is_quantized;
-  const TensorType otype = a.output_type.empty() ? (quantized ? TensorType::Q8_0 : wtype)
-                                                 : parse("--output-tensor-type", a.output_type);
-  const TensorType etype =
-      a.embd_type.empty() ? otype : parse("--token-embedding-type", a.embd_type);
-
   const Shape& s = *shape;
+  // Defaults as llama-quantize (llama.cpp c392e50) picks them for a file of this type, so that a
+  // synthetic file reads the bytes a real one does: the output head Q6_K (Q8_0 for Q8_0 files and
+  // rows that are not whole 256-blocks), token embeddings Q4_K for ternary files (Q5_0 when the
+  // rows do not fit K-quants), else the weight type.
+  const bool k_rows = s.n_embd % 256 == 0;
+  const bool ternary = i2s || wtype == TensorType::TQ1_0 || wtype == TensorType::TQ2_0;
+  const TensorType default_otype = !quantized                             ? wtype
+                                   : wtype == TensorType::Q8_0 || !k_rows ? TensorType::Q8_0
+                                                                          : TensorType::Q6_K;
+  const TensorType default_etype = !ternary ? wtype : k_rows ? TensorType::Q4_K : TensorType::Q5_0;
+  const TensorType otype =
+      a.output_type.empty() ? default_otype : parse("--output-tensor-type", a.output_type);
+  const TensorType etype =
+      a.embd_type.empty() ? default_etype : parse("--token-embedding-type", a.embd_type);
+
   const int64_t n_embd_kv = static_cast<int64_t>(s.n_embd) / s.n_head * s.n_head_kv;
   std::vector<TensorPlan> plan;
   plan.push_back({"token_embd.weight", {s.n_embd, s.n_vocab}, etype, Init::Normal, 1.0f});
@@ -270,10 +280,11 @@ Command add_synth(CLI::App& root) {
   app->add_option("--i2s-layout", args->i2s_layout,
                   "Code layout of i2_s: x86 or arm (bitnet.cpp's builds differ)")
       ->capture_default_str();
-  app->add_option("--output-tensor-type", args->output_type,
-                  "Type of output.weight (default q8_0 for quantized --type)");
+  app->add_option(
+      "--output-tensor-type", args->output_type,
+      "Type of output.weight (default: llama-quantize's, q6_K for most quantized types)");
   app->add_option("--token-embedding-type", args->embd_type,
-                  "Type of token_embd.weight (default: the output type)");
+                  "Type of token_embd.weight (default: llama-quantize's, q4_K for ternary types)");
   app->add_option("-s,--seed", args->seed, "Random seed")->capture_default_str();
   return {app, [args] { return run_synth(*args); }};
 }
