@@ -6,8 +6,10 @@
 // Not a test. Run with --benchmark_filter=__avx512 and the like.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -28,11 +30,13 @@ std::vector<float> random_floats(size_t n, float sigma, uint32_t seed) {
   return v;
 }
 
-// One head of a cache laid out as the engine's: position-major rows of n_head_kv * head_dim
-// (700M: 16 x 96, 2B4T: 5 x 128; a row of 4 KiB or a multiple would alias in L1).
+// One head of a cache laid out as the engine's (engine/kv_cache.h): each head's positions
+// contiguous, rows of head_dim. TERN_BENCH_KV_ROWS=N interleaves N heads per position instead
+// (llama.cpp's layout: 16 on the 700M shape, 5 on 2B4T).
 void bench_attention(benchmark::State& state, const KernelTable* t, int64_t hd, int64_t n_pos,
                      int64_t n_batch) {
-  const size_t stride = static_cast<size_t>(hd) * (hd == 128 ? 5 : 16);
+  const char* rows = std::getenv("TERN_BENCH_KV_ROWS");
+  const size_t stride = static_cast<size_t>(hd) * (rows ? std::max(1, std::atoi(rows)) : 1);
   const auto cells = static_cast<size_t>(n_pos);
   std::vector<uint16_t> k(cells * stride), v(cells * stride);
   const auto kf = random_floats(k.size(), 1.0f, 1), vf = random_floats(v.size(), 1.0f, 2);

@@ -1,5 +1,6 @@
 // The KV cache interface the architectures write to and attend over, and its first
-// implementation: one contiguous fp16 buffer per layer (llama.cpp's default cache type).
+// implementation: one contiguous fp16 buffer per layer (llama.cpp's default cache type), head by
+// head.
 // A paged cache replaces ContiguousKvCache without touching the model code.
 #pragma once
 
@@ -18,11 +19,13 @@ class KvCache {
   virtual int32_t n_ctx() const = 0;
   // Stores one position's keys and values (n_embd_kv floats each, rounded to fp16).
   virtual void store(int32_t layer, int32_t pos, const float* k, const float* v) = 0;
-  // fp16 rows of positions [0, n_pos) for one layer: row p starts at k_rows + p * pos_stride.
+  // fp16 rows of positions [0, n_pos) for one layer: KV head h's row at position p starts at
+  // k + h * head_stride + p * pos_stride (and likewise in v).
   struct LayerView {
     const uint16_t* k;
     const uint16_t* v;
-    size_t pos_stride;  // in elements
+    size_t pos_stride;   // in elements
+    size_t head_stride;  // in elements
   };
   virtual LayerView layer(int32_t layer) const = 0;
 };
@@ -31,7 +34,10 @@ class ContiguousKvCache final : public KvCache {
  public:
   // Rows are rounded to fp16 by `to_fp16` (the model's kernel table entry: F16C where the CPU
   // has it). The buffers are not cleared: attention reads only positions that were stored.
-  ContiguousKvCache(int32_t n_layer, int32_t n_ctx, int32_t n_embd_kv,
+  // Each KV head's positions are contiguous ([n_layer][n_head_kv][n_ctx][head_dim]): attention
+  // walks one head over every position, and with the heads of a position side by side instead
+  // (llama.cpp's layout) that walk strides over n_embd_kv elements per position.
+  ContiguousKvCache(int32_t n_layer, int32_t n_ctx, int32_t n_head_kv, int32_t head_dim,
                     kernels::Fp32ToFp16RowFn to_fp16);
 
   int32_t n_ctx() const override { return n_ctx_; }
@@ -39,10 +45,12 @@ class ContiguousKvCache final : public KvCache {
   LayerView layer(int32_t layer) const override;
 
  private:
-  int32_t n_layer_, n_ctx_, n_embd_kv_;
+  int32_t n_layer_, n_ctx_, n_head_kv_, head_dim_;
   kernels::Fp32ToFp16RowFn to_fp16_;
-  std::unique_ptr<uint16_t[]> k_;  // [n_layer][n_ctx][n_embd_kv]
-  std::unique_ptr<uint16_t[]> v_;  // [n_layer][n_ctx][n_embd_kv]
+  // [n_layer][n_ctx][n_embd_kv] each, in huge pages: attention streams them every token.
+  std::shared_ptr<std::byte[]> k_mem_, v_mem_;
+  uint16_t* k_;
+  uint16_t* v_;
 };
 
 }  // namespace tern

@@ -14,7 +14,7 @@ Session::Session(const Model& model, const SessionOptions& o) : model_(model) {
   if (o.n_ctx < 0) throw Error("context size must be positive, got " + std::to_string(o.n_ctx));
   if (o.n_batch <= 0) throw Error("batch size must be positive, got " + std::to_string(o.n_batch));
   n_batch_ = std::min(o.n_batch, n_ctx_);
-  cache_ = std::make_unique<ContiguousKvCache>(hp.n_layer, n_ctx_, hp.n_embd_kv(),
+  cache_ = std::make_unique<ContiguousKvCache>(hp.n_layer, n_ctx_, hp.n_head_kv, hp.head_dim,
                                                model.kernels().fp32_to_fp16_row);
   const int n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
   ctx_ = model.make_context(n_ctx_, n_batch_, n_threads);

@@ -196,8 +196,9 @@ void LlamaModel::attention(int32_t il, const KvCache& cache, int32_t pos0, int64
       const int64_t h = f / n, i = f % n;
       const int64_t n_pos = pos0 + i + 1;  // causal: the token sees itself and everything before
       const int64_t hkv = h / group;
-      fn(c.q.data() + i * n_embd + h * head_dim, kv.k + hkv * head_dim, kv.pos_stride,
-         kv.v + hkv * head_dim, kv.pos_stride, n_pos, n_kv, n, head_dim, kq_scale,
+      const size_t head_at = static_cast<size_t>(hkv) * kv.head_stride;
+      fn(c.q.data() + i * n_embd + h * head_dim, kv.k + head_at, kv.pos_stride, kv.v + head_at,
+         kv.pos_stride, n_pos, n_kv, n, head_dim, kq_scale,
          c.attn.data() + i * n_embd + h * head_dim, scratch);
     }
   };
