@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "engine/huge_pages.h"
 #include "engine/mapped_file.h"
 #include "quant/kquants.h"
 #include "quant/types.h"
@@ -110,6 +111,10 @@ class GgufFile {
   uint32_t alignment() const { return alignment_; }
   size_t data_offset() const { return data_offset_; }
   size_t file_size() const { return file_.size(); }
+  // False when the file was read into (huge-page) memory instead of mapped.
+  bool is_mapped() const { return file_.is_mapped(); }
+  // See MappedFile::drop_pages: for tensor bytes the engine has copied elsewhere.
+  void drop_pages(std::span<const std::byte> range) const { file_.drop_pages(range); }
 
   // Metadata in file order, and lookup by key.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
@@ -151,7 +156,9 @@ class GgufFile {
   std::map<std::string, size_t, std::less<>> kv_index_;
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t, std::less<>> tensor_index_;
-  std::vector<std::vector<std::byte>> converted_;  // tensors converted at load (I2_S)
+  // Tensors converted at load (I2_S), in huge pages: they are weights decoding streams.
+  HugePageArena converted_arena_;
+  std::vector<std::shared_ptr<std::byte[]>> converted_;
 };
 
 }  // namespace tern

@@ -133,11 +133,12 @@ void GgufFile::convert_i2s_tensors(const GgufOptions& options) {
            std::to_string(t.offset + static_cast<uint64_t>(n / 4)) + " of the data section) " +
            problem);
     }
-    std::vector<std::byte> converted(static_cast<size_t>(n / kQkK) * sizeof(BlockTQ2_0));
-    quant::i2_s_to_tq2_0(t.data, static_cast<size_t>(n), layout, converted.data(), true);
+    const size_t bytes = static_cast<size_t>(n / kQkK) * sizeof(BlockTQ2_0);
+    std::shared_ptr<std::byte[]> converted = converted_arena_.allocate(bytes);
+    quant::i2_s_to_tq2_0(t.data, static_cast<size_t>(n), layout, converted.get(), true);
     t.i2s_layout = layout;
-    t.data = converted.data();
-    t.nbytes = converted.size();
+    t.data = converted.get();
+    t.nbytes = bytes;
     converted_.push_back(std::move(converted));
   }
 }

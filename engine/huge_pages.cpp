@@ -42,6 +42,17 @@ std::shared_ptr<std::byte[]> allocate_huge_page_memory(size_t bytes) {
   return std::shared_ptr<std::byte[]>(base, [size](std::byte* q) { ::munmap(q, size); });
 }
 
+std::shared_ptr<std::byte[]> allocate_small_page_memory(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    throw Error("cannot allocate " + std::to_string(bytes) + " bytes: " + std::strerror(errno));
+  }
+  ::madvise(p, bytes, MADV_NOHUGEPAGE);  // advice only
+  return std::shared_ptr<std::byte[]>(static_cast<std::byte*>(p),
+                                      [bytes](std::byte* q) { ::munmap(q, bytes); });
+}
+
 std::shared_ptr<std::byte[]> HugePageArena::allocate(size_t bytes) {
   constexpr size_t kAlign = 64;
   const size_t need = (bytes + kAlign - 1) / kAlign * kAlign;

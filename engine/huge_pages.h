@@ -19,6 +19,11 @@ bool transparent_huge_pages_available();
 // when the memory cannot be had.
 std::shared_ptr<std::byte[]> allocate_huge_page_memory(size_t bytes);
 
+// `bytes` of uninitialised anonymous memory kept in 4 KiB pages even where the kernel makes huge
+// pages unasked (THP "always"): for buffers touched sparsely, where a 2 MiB page per touch would
+// be cleared and held for nothing.
+std::shared_ptr<std::byte[]> allocate_small_page_memory(size_t bytes);
+
 // Hands out 64-byte-aligned pieces of large huge-page maps. Each piece keeps its map alive, so
 // the arena itself may go once the pieces are handed out.
 class HugePageArena {

@@ -22,8 +22,8 @@ ContiguousKvCache::ContiguousKvCache(int32_t n_layer, int32_t n_ctx, int32_t n_h
       to_fp16_(to_fp16),
       // Uninitialised: a default 4096-position context of a 700M model is 600 MiB, which clearing
       // would page in (and write) before the first token; pages are touched as positions fill.
-      k_mem_(allocate_huge_page_memory(bytes(n_layer, n_ctx, n_head_kv, head_dim))),
-      v_mem_(allocate_huge_page_memory(bytes(n_layer, n_ctx, n_head_kv, head_dim))),
+      k_mem_(allocate_small_page_memory(bytes(n_layer, n_ctx, n_head_kv, head_dim))),
+      v_mem_(allocate_small_page_memory(bytes(n_layer, n_ctx, n_head_kv, head_dim))),
       k_(reinterpret_cast<uint16_t*>(k_mem_.get())),
       v_(reinterpret_cast<uint16_t*>(v_mem_.get())) {}
 

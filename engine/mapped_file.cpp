@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -69,6 +70,16 @@ MappedFile MappedFile::open(const std::string& path, bool use_mmap) {
   f.data_ = dst;
   f.size_ = size;
   return f;
+}
+
+void MappedFile::drop_pages(std::span<const std::byte> range) const {
+  if (!mapped_ || range.empty() || range.data() < data_ ||
+      range.data() + range.size() > data_ + size_)
+    return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = (reinterpret_cast<uintptr_t>(range.data()) + page - 1) / page * page;
+  const auto last = (reinterpret_cast<uintptr_t>(range.data()) + range.size()) / page * page;
+  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 MappedFile MappedFile::from_bytes(std::vector<std::byte> bytes) {

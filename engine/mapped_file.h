@@ -25,6 +25,10 @@ class MappedFile {
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   size_t size() const { return size_; }
   bool is_mapped() const { return mapped_; }
+  // Lets go of the mapped pages wholly inside `range` (bytes copied elsewhere): they leave this
+  // process's resident set, stay in the page cache, and reading them again maps them again.
+  // Does nothing for bytes not mapped from the file.
+  void drop_pages(std::span<const std::byte> range) const;
 
  private:
   void release() noexcept;

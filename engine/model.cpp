@@ -21,16 +21,18 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     if (!gguf_options.i2s_layout)
       throw Error("TERN_I2S_LAYOUT is '" + printable_name(env) + "', expected x86 or arm");
   }
-  const bool map = options.memory == FileMemory::mapped ||
-                   (options.memory == FileMemory::automatic && !transparent_huge_pages_available());
-  GgufFile file = GgufFile::open(path, map, gguf_options);
+  // automatic: map the file and copy the matrices the token loop streams into huge pages (rows
+  // that are repacked are copied anyway), so that RSS holds each weight once.
+  const bool read = options.memory == FileMemory::read;
+  const bool copy = options.memory == FileMemory::automatic && transparent_huge_pages_available();
+  GgufFile file = GgufFile::open(path, !read, gguf_options);
   const std::string arch = file.get_string("general.architecture");
   auto loader = arch::find_loader(arch);
   if (!loader) {
     file.fail("unsupported architecture '" + arch +
               "' (supported: " + arch::supported_architectures() + ")");
   }
-  return loader(std::move(file), *choice.table);
+  return loader(std::move(file), *choice.table, copy);
 }
 
 }  // namespace tern

@@ -15,13 +15,13 @@
 
 namespace tern {
 
-// Where the file's bytes live while the model runs. Decoding streams every weight once per token,
-// and from memory backed by 2 MiB pages it ran faster than from a mapped file's 4 KiB pages
+// Where the file's bytes live while the model runs. Decoding streams every weight matrix once per
+// token, and from memory backed by 2 MiB pages it ran faster than from a mapped file's 4 KiB pages
 // (docs/BENCHMARKS.md), at the cost of a copy at start.
 enum class FileMemory {
-  automatic,  // read into huge-page memory when the kernel offers transparent huge pages, else map
-  mapped,     // mmap(2): instant start, pages shared with the page cache
-  read,       // read into memory advised for huge pages
+  automatic,  // map, and copy the weight matrices into huge pages when the kernel offers them
+  mapped,     // mmap(2) only: instant start, weights read through the page cache's 4 KiB pages
+  read,       // read the whole file into memory advised for huge pages
 };
 
 struct LoadOptions {

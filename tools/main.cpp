@@ -24,10 +24,10 @@ std::string model_path_or_default(const std::string& given) {
 void add_file_memory_flags(CLI::App* app, FileMemory* memory) {
   CLI::Option* map = app->add_flag_callback(
       "--mmap", [memory] { *memory = FileMemory::mapped; },
-      "Map the model file (fast start) instead of reading it into huge-page memory");
+      "Map the model file and run from its pages (fast start, no copy into huge pages)");
   CLI::Option* read = app->add_flag_callback(
       "--no-mmap", [memory] { *memory = FileMemory::read; },
-      "Read the model into memory (huge pages where the kernel offers them)");
+      "Read the whole model file into memory (huge pages where the kernel offers them)");
   map->excludes(read);
 }
 

@@ -45,9 +45,9 @@ struct LlamaContext final : ForwardContext {
 class LlamaModel final : public Model {
  public:
   LlamaModel(GgufFile file, ModelHparams hp, std::unique_ptr<Tokenizer> tok,
-             const kernels::KernelTable& kt)
+             const kernels::KernelTable& kt, bool copy_weights_to_huge_pages)
       : Model(std::move(file), std::move(hp), std::move(tok), kt) {
-    bind_tensors();
+    bind_tensors(copy_weights_to_huge_pages);
   }
 
   std::unique_ptr<ForwardContext> make_context(int32_t n_ctx, int32_t n_batch,
@@ -56,7 +56,7 @@ class LlamaModel final : public Model {
                ThreadPool& pool, std::span<float> logits) const override;
 
  private:
-  void bind_tensors();
+  void bind_tensors(bool copy_weights_to_huge_pages);
   // Converts n rows of k floats to the activation type `w` pairs with; returns the row stride.
   size_t convert_rows(const MatrixWeight& w, const float* x, int64_t n, LlamaContext& c) const;
   // One weight's product with the converted activations: y[m * w.rows + r].
@@ -79,7 +79,7 @@ class LlamaModel final : public Model {
   std::vector<LlamaLayer> layers_;
 };
 
-void LlamaModel::bind_tensors() {
+void LlamaModel::bind_tensors(bool copy_weights_to_huge_pages) {
   const auto& hp = hparams_;
   const int64_t n_embd = hp.n_embd, n_embd_kv = hp.n_embd_kv(), n_ff = hp.n_ff;
   token_embd_ = bind_matrix(file_, "token_embd.weight", n_embd, hp.n_vocab);
@@ -88,7 +88,7 @@ void LlamaModel::bind_tensors() {
                 ? bind_matrix(file_, "output.weight", n_embd, hp.n_vocab)
                 : token_embd_;
   require_vec_dot(file_, output_);
-  HugePageArena arena;
+  WeightArena arena{.copy_file_rows = copy_weights_to_huge_pages};
   prepare_matmul(file_, output_, kernels(), arena);
   if (const GgufTensor* rf = file_.find_tensor("rope_freqs.weight")) {
     rope_freqs_ = bind_vector(file_, *rf, hp.n_rot / 2);
@@ -315,11 +315,13 @@ void LlamaModel::forward(std::span<const TokenId> tokens, int32_t pos0, KvCache&
 
 }  // namespace
 
-std::unique_ptr<Model> load_llama(GgufFile file, const kernels::KernelTable& kt) {
+std::unique_ptr<Model> load_llama(GgufFile file, const kernels::KernelTable& kt,
+                                  bool copy_weights_to_huge_pages) {
   ModelHparams hp = read_llama_hparams(file, "llama");
   auto tok = Tokenizer::create(load_vocab(file));
   hp.n_vocab = static_cast<int32_t>(tok->n_vocab());
-  return std::make_unique<LlamaModel>(std::move(file), std::move(hp), std::move(tok), kt);
+  return std::make_unique<LlamaModel>(std::move(file), std::move(hp), std::move(tok), kt,
+                                      copy_weights_to_huge_pages);
 }
 
 }  // namespace tern::arch

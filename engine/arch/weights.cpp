@@ -2,6 +2,7 @@
 #include "engine/arch/weights.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace tern::arch {
 namespace {
@@ -38,6 +39,7 @@ MatrixWeight bind_matrix(const GgufFile& file, const std::string& name, int64_t 
   MatrixWeight w;
   w.traits = t.traits;
   w.data = t.data;
+  w.data_in_huge_pages = !file.is_mapped() || t.i2s_layout.has_value();
   w.row_stride = t.row_stride();
   w.k = k;
   w.rows = rows;
@@ -65,7 +67,7 @@ void require_vec_dot(const GgufFile& file, const MatrixWeight& w) {
 }
 
 void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::KernelTable& kt,
-                    HugePageArena& arena) {
+                    WeightArena& arena) {
   const kernels::MatmulKernel& mk = kt.matmul_for(*w.traits);
   if (mk.fn == nullptr) {
     file.fail("no " + std::string(kt.name) + " matmul kernel for tensor type " +
@@ -75,11 +77,19 @@ void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::Kernel
   w.kernel_data = w.data;
   w.kernel_stride = w.row_stride;
   w.packed.reset();
-  if (mk.pack == nullptr) return;
-  const size_t stride = mk.packed_row_bytes(w.k);
+  if (mk.pack == nullptr && (!arena.copy_file_rows || w.data_in_huge_pages)) return;
+  const size_t stride = mk.pack != nullptr ? mk.packed_row_bytes(w.k) : w.row_stride;
   const auto rows = static_cast<size_t>(w.rows);
-  std::shared_ptr<std::byte[]> buf = arena.allocate(stride * rows);
-  for (size_t r = 0; r < rows; ++r) mk.pack(w.data + r * w.row_stride, buf.get() + r * stride, w.k);
+  std::shared_ptr<std::byte[]> buf = arena.pages.allocate(stride * rows);
+  if (mk.pack == nullptr) {
+    std::memcpy(buf.get(), w.data, stride * rows);
+  } else {
+    for (size_t r = 0; r < rows; ++r)
+      mk.pack(w.data + r * w.row_stride, buf.get() + r * stride, w.k);
+  }
+  // The file's pages of this matrix are not read again by the token loop (row lookups of a tied
+  // embedding fault single rows back in): out of the resident set, so RSS counts weights once.
+  file.drop_pages({w.data, w.row_stride * rows});
   w.kernel_data = buf.get();
   w.kernel_stride = stride;
   w.packed = std::move(buf);

@@ -17,6 +17,7 @@ namespace tern::arch {
 struct MatrixWeight {
   const TypeTraits* traits = nullptr;
   const std::byte* data = nullptr;  // the file's rows (row lookups such as token embeddings)
+  bool data_in_huge_pages = false;  // `data` was read or converted into huge-page memory
   size_t row_stride = 0;
   int64_t k = 0;
   int64_t rows = 0;
@@ -39,9 +40,14 @@ std::vector<float> bind_vector(const GgufFile& file, const GgufTensor& t, int64_
 void require_vec_dot(const GgufFile& file, const MatrixWeight& w);
 // Picks the table's matmul kernel for the weight and repacks the rows if that kernel asks for it
 // (the file is never changed). Call after require_vec_dot.
-// Repacked rows go into `arena` (huge pages: decoding streams them every token).
+// Where prepare_matmul puts rows: repacked rows always in huge pages (decoding streams them every
+// token); rows the kernel reads as the file has them are copied there too with copy_file_rows.
+struct WeightArena {
+  bool copy_file_rows = false;
+  HugePageArena pages{};
+};
 void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::KernelTable& kt,
-                    HugePageArena& arena);
+                    WeightArena& arena);
 
 // Reads and validates `<arch>.*` hyperparameters of a llama-style model (n_vocab is left 0).
 ModelHparams read_llama_hparams(const GgufFile& file, const std::string& arch);
