@@ -411,7 +411,7 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
           }
         }
       }
-      // Rows longer than the per-call stack budgets of the lookup kernels (32 blocks).
+      // Rows longer than the table budgets of the lookup kernels (32 blocks).
       for (const int64_t n_x : {int64_t{1}, int64_t{mk.col_tile + 1}}) {
         const int64_t rows = mk.row_tile + 1;
         check_case(*table, mk, *t, {rows, 40 * tern::kQkK, n_x, 0, rows}, WMode::kRawBytes,
