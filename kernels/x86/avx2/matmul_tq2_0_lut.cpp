@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/avx2/simd.h"
 #include "kernels/x86/intrinsics.h"
 #include "kernels/x86/tq2_0_lut.h"
 #include "quant/blocks.h"
@@ -19,33 +20,11 @@ namespace tq2_lut = x86::tq2_lut;
 constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
 constexpr tq2_lut::Coefficients<32> kCoef = tq2_lut::make_coefficients<32>();
 
-struct LutLanes {
-  using I = __m256i;
-  using F = __m256;
+struct LutLanes : Regs {
   using Rows = int;
   static constexpr int kBytes = 32;
   static constexpr int kFloatRegs = 2;
   using Tables = tq2_lut::BlockTables<kBytes>;
-
-  static I loadu(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const I*>(p)); }
-  static I load(const uint8_t* p) { return _mm256_load_si256(reinterpret_cast<const I*>(p)); }
-  static I splat8(char v) { return _mm256_set1_epi8(v); }
-  static I and_(I a, I b) { return _mm256_and_si256(a, b); }
-  static I srli16(I a, int n) { return _mm256_srli_epi16(a, n); }
-  static I shuffle8(I t, I i) { return _mm256_shuffle_epi8(t, i); }
-  static I add16(I a, I b) { return _mm256_add_epi16(a, b); }
-  static I unpacklo8(I a, I b) { return _mm256_unpacklo_epi8(a, b); }
-  static I unpackhi8(I a, I b) { return _mm256_unpackhi_epi8(a, b); }
-  static I unpacklo16(I a, I b) { return _mm256_unpacklo_epi16(a, b); }
-  static I unpackhi16(I a, I b) { return _mm256_unpackhi_epi16(a, b); }
-  static I unpacklo32(I a, I b) { return _mm256_unpacklo_epi32(a, b); }
-  static I unpackhi32(I a, I b) { return _mm256_unpackhi_epi32(a, b); }
-  static I unpacklo64(I a, I b) { return _mm256_unpacklo_epi64(a, b); }
-  static I unpackhi64(I a, I b) { return _mm256_unpackhi_epi64(a, b); }
-  static F fzero() { return _mm256_setzero_ps(); }
-  static F fsplat(float f) { return _mm256_set1_ps(f); }
-  static F fmul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F fadd(F a, F b) { return _mm256_add_ps(a, b); }
 
   static Rows rows(int n) { return n; }
   static int count(Rows rows) { return rows; }

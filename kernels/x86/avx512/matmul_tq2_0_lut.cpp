@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernels/x86/avx512/avx512.h"
+#include "kernels/x86/avx512/simd.h"
 #include "kernels/x86/intrinsics.h"
 #include "kernels/x86/tq2_0_lut.h"
 #include "quant/blocks.h"
@@ -33,33 +34,11 @@ constexpr Pick make_pick() {
 }
 constexpr Pick kPick = make_pick();
 
-struct LutLanes {
-  using I = __m512i;
-  using F = __m512;
+struct LutLanes : Regs {
   using Rows = __mmask16;
   static constexpr int kBytes = 64;
   static constexpr int kFloatRegs = 1;
   using Tables = tq2_lut::BlockTables<kBytes>;
-
-  static I loadu(const uint8_t* p) { return _mm512_loadu_si512(p); }
-  static I load(const uint8_t* p) { return _mm512_load_si512(p); }
-  static I splat8(char v) { return _mm512_set1_epi8(v); }
-  static I and_(I a, I b) { return _mm512_and_si512(a, b); }
-  static I srli16(I a, int n) { return _mm512_srli_epi16(a, n); }
-  static I shuffle8(I t, I i) { return _mm512_shuffle_epi8(t, i); }
-  static I add16(I a, I b) { return _mm512_add_epi16(a, b); }
-  static I unpacklo8(I a, I b) { return _mm512_unpacklo_epi8(a, b); }
-  static I unpackhi8(I a, I b) { return _mm512_unpackhi_epi8(a, b); }
-  static I unpacklo16(I a, I b) { return _mm512_unpacklo_epi16(a, b); }
-  static I unpackhi16(I a, I b) { return _mm512_unpackhi_epi16(a, b); }
-  static I unpacklo32(I a, I b) { return _mm512_unpacklo_epi32(a, b); }
-  static I unpackhi32(I a, I b) { return _mm512_unpackhi_epi32(a, b); }
-  static I unpacklo64(I a, I b) { return _mm512_unpacklo_epi64(a, b); }
-  static I unpackhi64(I a, I b) { return _mm512_unpackhi_epi64(a, b); }
-  static F fzero() { return _mm512_setzero_ps(); }
-  static F fsplat(float f) { return _mm512_set1_ps(f); }
-  static F fmul(F a, F b) { return _mm512_mul_ps(a, b); }
-  static F fadd(F a, F b) { return _mm512_add_ps(a, b); }
 
   static Rows rows(int n) { return static_cast<__mmask16>((1u << n) - 1); }
   static int count(Rows rows) { return __builtin_popcount(rows); }

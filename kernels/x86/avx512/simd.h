@@ -1,5 +1,6 @@
-// The AVX-512 vector policy `Lanes` of the kernels written once for both x86 ISAs
-// (kernels/x86/attention_lanes.h, kernels/x86/elementwise_lanes.h, kernels/layer_norm_lanes.h).
+// The AVX-512 vector policies of the kernels written once for both x86 ISAs: `Lanes` (floats) for
+// kernels/x86/attention_lanes.h, elementwise_lanes.h and kernels/layer_norm_lanes.h, and `Regs`
+// (register wrappers) under the matmul policies of kernels/x86/tq2_0_lut.h and q4_0_orders.h.
 // Included only by AVX-512 kernel files; everything here has internal linkage.
 #pragma once
 
@@ -125,6 +126,35 @@ struct Lanes {
             .min_field = static_cast<int>(_mm512_reduce_min_epu32(e) >> 23),
             .abs_sum = kNonNegative ? 0.0f : _mm512_reduce_add_ps(abs_sum)};
   }
+};
+
+// Integer and float register wrappers of the matmul policies (kernels/x86/tq2_0_lut.h,
+// kernels/x86/q4_0_orders.h).
+struct Regs {
+  using I = __m512i;
+  using F = __m512;
+  static I loadu(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  static I load(const uint8_t* p) { return _mm512_load_si512(p); }
+  static I splat8(char v) { return _mm512_set1_epi8(v); }
+  static I and_(I a, I b) { return _mm512_and_si512(a, b); }
+  static I srli16(I a, int n) { return _mm512_srli_epi16(a, n); }
+  static I shuffle8(I t, I i) { return _mm512_shuffle_epi8(t, i); }
+  static I add16(I a, I b) { return _mm512_add_epi16(a, b); }
+  static I add32(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I unpacklo8(I a, I b) { return _mm512_unpacklo_epi8(a, b); }
+  static I unpackhi8(I a, I b) { return _mm512_unpackhi_epi8(a, b); }
+  static I unpacklo16(I a, I b) { return _mm512_unpacklo_epi16(a, b); }
+  static I unpackhi16(I a, I b) { return _mm512_unpackhi_epi16(a, b); }
+  static I unpacklo32(I a, I b) { return _mm512_unpacklo_epi32(a, b); }
+  static I unpackhi32(I a, I b) { return _mm512_unpackhi_epi32(a, b); }
+  static I unpacklo64(I a, I b) { return _mm512_unpacklo_epi64(a, b); }
+  static I unpackhi64(I a, I b) { return _mm512_unpackhi_epi64(a, b); }
+  static F fzero() { return _mm512_setzero_ps(); }
+  static F fsplat(float f) { return _mm512_set1_ps(f); }
+  static F fadd(F a, F b) { return _mm512_add_ps(a, b); }
+  static F fmul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
 };
 
 }  // namespace
