@@ -23,12 +23,14 @@
 // The policy A: simd.h's Lanes (V, DV, kWidth, Tail, tail, full, load, load_n, store_n, load_h,
 // round_fp16, zero, splat, add, mul, fma, widen, narrow) plus kChains (lane chains accumulated per
 // pass), reduce_positions(const V (&t)[kWidth]) (the tree after its first 16 -> kWidth step for
-// kWidth positions: lane p is position p's sum) and score_tail(r, q16, k, k_stride, cnt, n_tail)
-// (ggml_vec_dot_f16's double tail for kWidth positions side by side).
+// kWidth positions: lane p is position p's sum), score_columns(acc, q16, k, k_stride, cnt, n4)
+// (the gathered columns of the scores' double tail) and dstore/dload (a DV pair to doubles).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+#include "kernels/x86/intrinsics.h"
 
 namespace tern::kernels::x86 {
 namespace {
@@ -84,6 +86,32 @@ typename A::V lanes_sgemm(const uint16_t* k, const float* q16, int64_t n) {
   return fold16<A>(a);
 }
 
+// ggml_vec_dot_f16's double tail for kWidth positions side by side: sum[l] = double(r[l]), then
+// sum[l] += double(k16[l][i] * q16[i]) for i in [0, n_tail), in element order (each product is
+// exact in f32). The policy gathers 4 columns at a time; the last n_tail % 4 go one position at a
+// time (a 64-bit read there could pass the end of the cache).
+template <class A>
+typename A::V score_tail(typename A::V r, const float* q16, const uint16_t* k, size_t k_stride,
+                         int64_t cnt, int64_t n_tail) {
+  typename A::DV acc[2];
+  A::widen(r, acc);
+  // Byte offsets of the rows as int32 (the gather's index): fine below 2^27 elements per row.
+  const int64_t n4 = k_stride < (size_t{1} << 27) ? n_tail / 4 * 4 : 0;
+  A::score_columns(acc, q16, k, k_stride, cnt, n4);
+  if (n4 < n_tail) {
+    alignas(64) double sum[A::kWidth];
+    A::dstore(sum, acc);
+    for (int64_t l = 0; l < cnt; ++l) {
+      const uint16_t* kp = k + static_cast<size_t>(l) * k_stride;
+      for (int64_t i = n4; i < n_tail; ++i) {
+        sum[l] += static_cast<double>(_cvtsh_ss(kp[i]) * q16[i]);
+      }
+    }
+    A::dload(sum, acc);
+  }
+  return A::narrow(acc);
+}
+
 // s[p] = dot(k16[p], q16) * scale for p in [0, n_pos), kWidth positions per step.
 template <class A>
 void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos, int64_t hd,
@@ -105,7 +133,7 @@ void scores(const float* q16, const uint16_t* k, size_t k_stride, int64_t n_pos,
     }
     V r = A::reduce_positions(t);
     if (n_tail > 0) {
-      r = A::score_tail(r, q16 + np, k + static_cast<size_t>(p0) * k_stride + np, k_stride, cnt,
+      r = score_tail<A>(r, q16 + np, k + static_cast<size_t>(p0) * k_stride + np, k_stride, cnt,
                         n_tail);
     }
     A::store_n(s + p0, A::mul(r, vscale), A::tail(cnt));

@@ -37,17 +37,11 @@ struct AttentionLanes : Lanes {
     return _mm256_permutevar8x32_ps(f, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
   }
 
-  // ggml_vec_dot_f16's double tail for 8 positions side by side: sum[l] = double(r[l]), then
-  // sum[l] += double(k16[l][i] * q16[i]) for i in [0, n_tail), in element order (each product is
-  // exact in f32). One 64-bit gather per 4 positions reads 4 halves of each row; two byte shuffles
-  // and a permute turn them into columns. The last n_tail % 4 go one position at a time (a 64-bit
-  // read there could pass the end of the cache).
-  static __m256 score_tail(__m256 r, const float* q16, const uint16_t* k, size_t k_stride,
-                           int64_t cnt, int64_t n_tail) {
-    __m256d acc[2] = {_mm256_cvtps_pd(_mm256_castps256_ps128(r)),
-                      _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1))};
-    // Byte offsets of the rows as int32 (the gather's index): fine below 2^27 elements per row.
-    const int64_t n4 = k_stride < (size_t{1} << 27) ? n_tail / 4 * 4 : 0;
+  // The columns [0, n4) (n4 a multiple of 4) of ggml_vec_dot_f16's double tail for 8 positions
+  // side by side: acc lane l += double(k16[l][i] * q16[i]) in element order. One 64-bit gather per
+  // 4 positions reads 4 halves of each row; two byte shuffles and a permute turn them into columns.
+  static void score_columns(DV (&acc)[2], const float* q16, const uint16_t* k, size_t k_stride,
+                            int64_t cnt, int64_t n4) {
     const auto row_bytes = static_cast<int>(k_stride * sizeof(uint16_t));
     __m128i idx[2];
     __m256i mk[2];
@@ -85,21 +79,15 @@ struct AttentionLanes : Lanes {
         acc[1] = _mm256_add_pd(acc[1], _mm256_cvtps_pd(_mm256_extractf128_ps(pr, 1)));
       }
     }
-    if (n4 < n_tail) {
-      alignas(32) double sum[8];
-      _mm256_store_pd(sum, acc[0]);
-      _mm256_store_pd(sum + 4, acc[1]);
-      for (int64_t l = 0; l < cnt; ++l) {
-        const uint16_t* kp = k + static_cast<size_t>(l) * k_stride;
-        for (int64_t i = n4; i < n_tail; ++i) {
-          sum[l] += static_cast<double>(_cvtsh_ss(kp[i]) * q16[i]);
-        }
-      }
-      acc[0] = _mm256_load_pd(sum);
-      acc[1] = _mm256_load_pd(sum + 4);
-    }
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(acc[0])),
-                                _mm256_cvtpd_ps(acc[1]), 1);
+  }
+
+  static void dstore(double* p, const DV (&d)[2]) {
+    _mm256_store_pd(p, d[0]);
+    _mm256_store_pd(p + 4, d[1]);
+  }
+  static void dload(const double* p, DV (&d)[2]) {
+    d[0] = _mm256_load_pd(p);
+    d[1] = _mm256_load_pd(p + 4);
   }
 };
 

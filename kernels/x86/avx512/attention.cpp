@@ -43,17 +43,12 @@ struct AttentionLanes : Lanes {
     return _mm512_permutexvar_ps(idx, f);
   }
 
-  // ggml_vec_dot_f16's double tail for 16 positions side by side: sum[l] = double(r[l]), then
-  // sum[l] += double(k16[l][i] * q16[i]) for i in [0, n_tail), in element order (each product is
-  // exact in f32). One 64-bit gather per 8 positions reads 4 halves of each row, so the columns
-  // come transposed without a pass through memory; the last n_tail % 4 go one position at a time (a
-  // 64-bit read there could pass the end of the cache).
-  static __m512 score_tail(__m512 r, const float* q16, const uint16_t* k, size_t k_stride,
-                           int64_t cnt, int64_t n_tail) {
-    __m512d acc[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(r)),
-                      _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1))};
-    // Byte offsets of the rows as int32 (the gather's index): fine below 2^27 elements per row.
-    const int64_t n4 = k_stride < (size_t{1} << 27) ? n_tail / 4 * 4 : 0;
+  // The columns [0, n4) (n4 a multiple of 4) of ggml_vec_dot_f16's double tail for 16 positions
+  // side by side: acc lane l += double(k16[l][i] * q16[i]) in element order. One 64-bit gather per
+  // 8 positions reads 4 halves of each row, so the columns come transposed without a pass through
+  // memory.
+  static void score_columns(DV (&acc)[2], const float* q16, const uint16_t* k, size_t k_stride,
+                            int64_t cnt, int64_t n4) {
     const auto row_bytes = static_cast<int>(k_stride * sizeof(uint16_t));
     const __m256i rows = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i idx[2];
@@ -80,21 +75,15 @@ struct AttentionLanes : Lanes {
         }
       }
     }
-    if (n4 < n_tail) {
-      alignas(64) double sum[16];
-      _mm512_store_pd(sum, acc[0]);
-      _mm512_store_pd(sum + 8, acc[1]);
-      for (int64_t l = 0; l < cnt; ++l) {
-        const uint16_t* kp = k + static_cast<size_t>(l) * k_stride;
-        for (int64_t i = n4; i < n_tail; ++i) {
-          sum[l] += static_cast<double>(_cvtsh_ss(kp[i]) * q16[i]);
-        }
-      }
-      acc[0] = _mm512_load_pd(sum);
-      acc[1] = _mm512_load_pd(sum + 8);
-    }
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(acc[0])),
-                              _mm512_cvtpd_ps(acc[1]), 1);
+  }
+
+  static void dstore(double* p, const DV (&d)[2]) {
+    _mm512_store_pd(p, d[0]);
+    _mm512_store_pd(p + 8, d[1]);
+  }
+  static void dload(const double* p, DV (&d)[2]) {
+    d[0] = _mm512_load_pd(p);
+    d[1] = _mm512_load_pd(p + 8);
   }
 };
 
