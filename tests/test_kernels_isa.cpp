@@ -411,7 +411,7 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
           }
         }
       }
-      // Rows longer than the per-call stack budgets of the lookup kernels (32 blocks).
+      // Rows longer than the table budgets of the lookup kernels (32 blocks).
       for (const int64_t n_x : {int64_t{1}, int64_t{mk.col_tile + 1}}) {
         const int64_t rows = mk.row_tile + 1;
         check_case(*table, mk, *t, {rows, 40 * tern::kQkK, n_x, 0, rows}, WMode::kRawBytes,
@@ -537,46 +537,6 @@ TEST_CASE("an unknown or unsupported ISA request is a clear error", "[kernels][i
   }
 }
 
-TEST_CASE("every ISA's silu_mul gives the scalar reference's bits", "[kernels][isa][silu]") {
-  // Rows: every tail around the 16-element groups, and model widths. Gates: normal at several
-  // scales (exp overflows past 88 and reaches subnormal results between -88 and -104), plus the
-  // special values.
-  std::vector<int64_t> sizes;
-  for (int64_t n = 1; n <= 70; ++n) sizes.push_back(n);
-  for (const int64_t n : {255, 256, 257, 2560, 4097}) sizes.push_back(n);
-  const float specials[] = {0.0f,    -0.0f,  INFINITY, -INFINITY, NAN,     88.0f,   -88.0f,
-                            88.7f,   -88.7f, 100.0f,   -100.0f,   103.9f,  -103.9f, 104.0f,
-                            -104.0f, 133.2f, -133.2f,  1e-40f,    -1e-40f, 3e38f,   -3e38f};
-  for (const KernelTable* table : fast_tables()) {
-    if (table->silu_mul == tern::kernels::scalar_table().silu_mul) continue;
-    std::mt19937_64 rng(11);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    int n_cases = 0;
-    for (const float scale : {1.0f, 10.0f, 60.0f, 0.0f}) {
-      for (const int64_t n : sizes) {
-        std::vector<float> gate(static_cast<size_t>(n)), up(gate.size());
-        for (size_t i = 0; i < gate.size(); ++i) {
-          // scale 0: the special values, cycled, among random ones.
-          gate[i] = scale != 0.0f ? scale * normal(rng)
-                    : i % 2 == 0  ? specials[(i / 2) % std::size(specials)]
-                                  : 90.0f * normal(rng);
-          up[i] = normal(rng);
-        }
-        std::vector<float> want(gate.size()), got(gate.size());
-        tern::kernels::scalar_table().silu_mul(gate.data(), up.data(), want.data(), n);
-        table->silu_mul(gate.data(), up.data(), got.data(), n);
-        const std::string diff = compare(want, got, n);
-        if (!diff.empty()) {
-          FAIL_CHECK(table->name << " silu_mul, n " << n << ", gate scale " << scale << ": "
-                                 << diff);
-        }
-        ++n_cases;
-      }
-    }
-    CHECK(n_cases > 100);
-  }
-}
-
 TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
           "[kernels][isa][q8_K]") {
   // Blocks of normal values at several scales, of integers and half-integers (exact ties after
@@ -692,7 +652,81 @@ constexpr float kSpreads[] = {1.0f, 30.0f, 1e4f, 1e-20f};
 
 }  // namespace
 
-TEST_CASE("every ISA's rms_norm, silu_mul and softmax give the scalar reference's bits",
+// SiLU rows: (a) every tail around the 16-element groups and model widths, gates normal at several
+// scales (exp overflows past 88 and reaches subnormal results between -88 and -104) or the special
+// values cycled among random ones; (b) the element-wise row lengths and spreads, with and without
+// specials in the gate (a NaN in both operands of a product has no defined winner, in the
+// reference or here).
+namespace {
+
+struct SiluRow {
+  std::string what;
+  std::vector<float> gate, up;
+};
+std::vector<SiluRow> silu_rows() {
+  std::vector<SiluRow> rows;
+  std::vector<int64_t> sizes;
+  for (int64_t n = 1; n <= 70; ++n) sizes.push_back(n);
+  for (const int64_t n : {255, 256, 257, 2560, 4097}) sizes.push_back(n);
+  const float specials[] = {0.0f,    -0.0f,  INFINITY, -INFINITY, NAN,     88.0f,   -88.0f,
+                            88.7f,   -88.7f, 100.0f,   -100.0f,   103.9f,  -103.9f, 104.0f,
+                            -104.0f, 133.2f, -133.2f,  1e-40f,    -1e-40f, 3e38f,   -3e38f};
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const float scale : {1.0f, 10.0f, 60.0f, 0.0f}) {
+    for (const int64_t n : sizes) {
+      SiluRow r{describe({{"n", static_cast<double>(n)}, {"gate scale", scale}}),
+                std::vector<float>(static_cast<size_t>(n)),
+                std::vector<float>(static_cast<size_t>(n))};
+      for (size_t i = 0; i < r.gate.size(); ++i) {
+        // scale 0: the special values, cycled, among random ones.
+        r.gate[i] = scale != 0.0f ? scale * normal(rng)
+                    : i % 2 == 0  ? specials[(i / 2) % std::size(specials)]
+                                  : 90.0f * normal(rng);
+        r.up[i] = normal(rng);
+      }
+      rows.push_back(std::move(r));
+    }
+  }
+  std::mt19937_64 rng2(42);
+  for (const int64_t n : kRowLengths) {
+    for (const float sigma : kSpreads) {
+      for (const int n_specials : {0, 3}) {
+        auto gate = random_row(rng2, n, sigma, n_specials);
+        auto up = random_row(rng2, n, 1.0f);
+        rows.push_back(
+            {describe({{"n", static_cast<double>(n)}, {"sigma", sigma}, {"specials", n_specials}}),
+             std::move(gate), std::move(up)});
+      }
+    }
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("every ISA's silu_mul gives the scalar reference's bits", "[kernels][isa][silu]") {
+  const KernelTable& ref = tern::kernels::scalar_table();
+  const std::vector<SiluRow> rows = silu_rows();
+  for (const KernelTable* table : fast_tables()) {
+    int n_cases = 0;
+    for (const SiluRow& r : rows) {
+      const auto n = static_cast<int64_t>(r.gate.size());
+      std::vector<float> want(r.gate.size()), got(want.size());
+      ref.silu_mul(r.gate.data(), r.up.data(), want.data(), n);
+      table->silu_mul(r.gate.data(), r.up.data(), got.data(), n);
+      check_same(want, got, "silu_mul", *table, r.what);
+      // In place, as the engine calls it.
+      got = r.gate;
+      table->silu_mul(got.data(), r.up.data(), got.data(), n);
+      check_same(want, got, "silu_mul in place", *table, r.what);
+      ++n_cases;
+    }
+    CHECK(n_cases > 100);
+  }
+}
+
+TEST_CASE("every ISA's rms_norm and softmax give the scalar reference's bits",
           "[kernels][isa][elementwise]") {
   const KernelTable& ref = tern::kernels::scalar_table();
   for (const KernelTable* table : fast_tables()) {
@@ -714,15 +748,6 @@ TEST_CASE("every ISA's rms_norm, silu_mul and softmax give the scalar reference'
             table->rms_norm(x.data(), w.data(), got.data(), n, eps);
             check_same(want, got, "rms_norm", *table, what);
           }
-          // SiLU: the gate carries the specials (a NaN in both operands of a product has no
-          // defined winner, in the reference or here).
-          ref.silu_mul(x.data(), w.data(), want.data(), n);
-          table->silu_mul(x.data(), w.data(), got.data(), n);
-          check_same(want, got, "silu_mul", *table, what);
-          // In place, as the engine calls it.
-          got = x;
-          table->silu_mul(got.data(), w.data(), got.data(), n);
-          check_same(want, got, "silu_mul in place", *table, what);
           // Softmax over spans from n to past the next multiple of 32; NaN-free rows (a NaN makes
           // the whole row NaN either way), with -inf as masked cells inside the row.
           auto s = random_row(rng, n, sigma);

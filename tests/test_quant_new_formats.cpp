@@ -10,6 +10,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -293,25 +294,6 @@ TEST_CASE("K-quants reproduce llama-quantize's files byte for byte", "[quant_new
   CHECK(hash == k_golden(f).file_hash);
 }
 
-TEST_CASE("K-quant quantize, dequantize and dot are bit-identical to llama.cpp",
-          "[quant_new][kquant][golden]") {
-  const Format& f = *kquant_format(GENERATE(0, 1, 2));
-  const KGolden& g = k_golden(f);
-  const int64_t n = 4096;
-  for (int kind = 0; kind < kInputKinds; ++kind) {
-    INFO(f.name << " input kind " << kind);
-    const auto w = quantize(f, test_input(kind, 1, n));
-    CHECK(fnv1a64(w.data(), w.size()) == g.quant_hash[static_cast<size_t>(kind)]);
-    const auto y = dequantize(f, w, n);
-    CHECK(fnv1a64(y.data(), y.size() * sizeof(float)) == g.dequant_hash[static_cast<size_t>(kind)]);
-
-    const auto w2 = quantize(f, test_input(kind, 2, n));
-    const auto a = activations_for(f, test_input(activation_kind(kind), 3, n));
-    CHECK(tern::fp32_to_bits(f.dot(n, w2.data(), a.data())) ==
-          g.dot_bits[static_cast<size_t>(kind)]);
-  }
-}
-
 // Arbitrary weight bytes (every 6-bit scale and min, Q6_K's negative scales) against activations
 // using the whole int8 range, -128 included, with consistent bsums. This pins the integer core and
 // the float association independently of what the quantizers produce.
@@ -539,25 +521,6 @@ const Q5Golden& q5_golden(const Format& f) {
   return &f == &kQ5_0 ? kQ50 : kQ51;
 }
 
-TEST_CASE("Q5_0 and Q5_1 quantize, dequantize, activations and dot are bit-identical to llama.cpp",
-          "[quant_new][q5][golden]") {
-  const Format& f = GENERATE(0, 1) == 0 ? kQ5_0 : kQ5_1;
-  const Q5Golden& g = q5_golden(f);
-  const int64_t n = 4096;
-  for (int kind = 0; kind < kInputKinds; ++kind) {
-    INFO(f.name << " input kind " << kind);
-    const auto k = static_cast<size_t>(kind);
-    const auto w = quantize(f, test_input(kind, 1, n));
-    CHECK(fnv1a64(w.data(), w.size()) == g.quant_hash[k]);
-    const auto y = dequantize(f, w, n);
-    CHECK(fnv1a64(y.data(), y.size() * sizeof(float)) == g.dequant_hash[k]);
-    const auto w2 = quantize(f, test_input(kind, 2, n));
-    const auto a = activations_for(f, test_input(activation_kind(kind), 3, n));
-    CHECK(fnv1a64(a.data(), a.size()) == g.activation_hash[k]);
-    CHECK(tern::fp32_to_bits(f.dot(n, w2.data(), a.data())) == g.dot_bits[k]);
-  }
-}
-
 // Arbitrary weight bytes (every code, every high bit) and activation blocks with codes -127..127
 // and arbitrary (moderate) scales and sums: pins the integer core and the float association apart
 // from what the quantizers produce.
@@ -623,43 +586,81 @@ TEST_CASE("Q5_0 and Q5_1 codes are the nearest for the stored scale, within one 
 // ------------------------------------------------------------------------------------------------
 // 2. MXFP4: bit identity with ggml-org/ggml d99724f (newer than c392e50, which lacks the type).
 
-TEST_CASE("MXFP4 quantize, dequantize and dot are bit-identical to ggml",
-          "[quant_new][mxfp4][golden]") {
-  // Recorded from a build of ggml d99724f on this machine kind (x86, GCC 12, -march=native):
-  // ggml_quantize_chunk (quantize_row_mxfp4_ref), to_float, and the CPU vec_dot (its AVX2 path)
-  // on Q8_0 activations from the CPU from_float.
-  constexpr std::array<uint64_t, kInputKinds> kQuant = {
-      0x054ada0f2e5c1b4bull, 0x1fa33b1afccd94c0ull, 0xfe62005743d296b7ull, 0xabe36e42591025c7ull,
-      0x200dca49d1defe7eull, 0x7e2415b2e6718272ull, 0xee269cbfc2ada3fbull, 0x9be22fc7f20d3f25ull,
-      0xdda53c96c7cbd1f1ull, 0xbfb45c2f434c2a27ull};
-  constexpr std::array<uint64_t, kInputKinds> kDequant = {
-      0x53f0f5cad1d6cb68ull, 0x9e21d36bc19c84c0ull, 0xe3a1f73aff85b3e5ull, 0xa80f076ed186f22bull,
-      0xdc86a6dea6b30edbull, 0x0b163e23f5098e39ull, 0x33fcf5e4b6726c25ull, 0x9c1bda7f8c872325ull,
-      0xbf5533ef14230470ull, 0xec8200dd70454825ull};
+// MXFP4's recorded bits.
+// Recorded from a build of ggml d99724f on this machine kind (x86, GCC 12, -march=native):
+// ggml_quantize_chunk (quantize_row_mxfp4_ref), to_float, and the CPU vec_dot (its AVX2 path)
+// on Q8_0 activations from the CPU from_float.
+constexpr std::array<uint64_t, kInputKinds> kMxfp4Quant = {
+    0x054ada0f2e5c1b4bull, 0x1fa33b1afccd94c0ull, 0xfe62005743d296b7ull, 0xabe36e42591025c7ull,
+    0x200dca49d1defe7eull, 0x7e2415b2e6718272ull, 0xee269cbfc2ada3fbull, 0x9be22fc7f20d3f25ull,
+    0xdda53c96c7cbd1f1ull, 0xbfb45c2f434c2a27ull};
+constexpr std::array<uint64_t, kInputKinds> kMxfp4Dequant = {
+    0x53f0f5cad1d6cb68ull, 0x9e21d36bc19c84c0ull, 0xe3a1f73aff85b3e5ull, 0xa80f076ed186f22bull,
+    0xdc86a6dea6b30edbull, 0x0b163e23f5098e39ull, 0x33fcf5e4b6726c25ull, 0x9c1bda7f8c872325ull,
+    0xbf5533ef14230470ull, 0xec8200dd70454825ull};
+// n = 4096 (pairs of blocks only), 4128 (an odd last block) and 32 (a single block).
+constexpr std::array<std::array<uint32_t, kInputKinds>, 3> kMxfp4Dot = {{
+    {0x438d77e0, 0x00000000, 0xc13ffd00, 0x3ea43c80, 0x4e0f2fe2, 0x2947dc26, 0x41913d26, 0x00000000,
+     0x4c039664, 0x4180edc8},
+    {0x438fe4f1, 0x00000000, 0xc124fd6c, 0xbf6c9158, 0x4e12a3b3, 0x2947da59, 0x419dd819, 0x00000000,
+     0x4bfe9eea, 0x4184d0a7},
+    {0x4173e460, 0x00000000, 0xbffbfc10, 0x00000000, 0xcb867140, 0x22a47000, 0xbded1c80, 0x00000000,
+     0xc997425c, 0x00000000},
+}};
+
+// One format's recorded bits on the test_input rows of every kind (n = 4096): row 1 quantized and
+// dequantized, row 3's activations where recorded, and the dot of row 2's weights with row 3's
+// activations at each recorded length.
+struct RowGoldens {
+  const Format& format;
+  const std::array<uint64_t, kInputKinds>& quant_hash;
+  const std::array<uint64_t, kInputKinds>& dequant_hash;
+  const std::array<uint64_t, kInputKinds>* activation_hash;  // nullptr: not recorded
+  std::vector<std::pair<int64_t, const std::array<uint32_t, kInputKinds>*>> dots;
+};
+
+std::vector<RowGoldens> row_goldens() {
+  std::vector<RowGoldens> rows;
+  for (int i = 0; i < 3; ++i) {
+    const KGolden& g = k_golden(*kquant_format(i));
+    rows.push_back({*g.format, g.quant_hash, g.dequant_hash, nullptr, {{4096, &g.dot_bits}}});
+  }
+  for (const Format* f : {&kQ5_0, &kQ5_1}) {
+    const Q5Golden& g = q5_golden(*f);
+    rows.push_back(
+        {*g.format, g.quant_hash, g.dequant_hash, &g.activation_hash, {{4096, &g.dot_bits}}});
+  }
   // n = 4096 (pairs of blocks only), 4128 (an odd last block) and 32 (a single block).
-  constexpr std::array<std::array<uint32_t, kInputKinds>, 3> kDot = {{
-      {0x438d77e0, 0x00000000, 0xc13ffd00, 0x3ea43c80, 0x4e0f2fe2, 0x2947dc26, 0x41913d26,
-       0x00000000, 0x4c039664, 0x4180edc8},
-      {0x438fe4f1, 0x00000000, 0xc124fd6c, 0xbf6c9158, 0x4e12a3b3, 0x2947da59, 0x419dd819,
-       0x00000000, 0x4bfe9eea, 0x4184d0a7},
-      {0x4173e460, 0x00000000, 0xbffbfc10, 0x00000000, 0xcb867140, 0x22a47000, 0xbded1c80,
-       0x00000000, 0xc997425c, 0x00000000},
-  }};
+  rows.push_back({kMxfp4,
+                  kMxfp4Quant,
+                  kMxfp4Dequant,
+                  nullptr,
+                  {{4096, &kMxfp4Dot[0]}, {4128, &kMxfp4Dot[1]}, {32, &kMxfp4Dot[2]}}});
+  return rows;
+}
+
+TEST_CASE("quantize, dequantize, activations and dot are bit-identical to llama.cpp and ggml",
+          "[quant_new][kquant][q5][mxfp4][golden]") {
   const int64_t n = 4096;
-  for (int kind = 0; kind < kInputKinds; ++kind) {
-    INFO("input kind " << kind);
-    const auto w = quantize(kMxfp4, test_input(kind, 1, n));
-    CHECK(fnv1a64(w.data(), w.size()) == kQuant[static_cast<size_t>(kind)]);
-    const auto y = dequantize(kMxfp4, w, n);
-    CHECK(fnv1a64(y.data(), y.size() * sizeof(float)) == kDequant[static_cast<size_t>(kind)]);
-    const std::array<int64_t, 3> lengths = {4096, 4128, 32};
-    for (size_t li = 0; li < lengths.size(); ++li) {
-      const int64_t len = lengths[li];
-      INFO("n = " << len);
-      const auto w2 = quantize(kMxfp4, test_input(kind, 2, len));
-      const auto a = activations_for(kMxfp4, test_input(activation_kind(kind), 3, len));
-      CHECK(tern::fp32_to_bits(kMxfp4.dot(len, w2.data(), a.data())) ==
-            kDot[li][static_cast<size_t>(kind)]);
+  for (const RowGoldens& g : row_goldens()) {
+    const Format& f = g.format;
+    for (int kind = 0; kind < kInputKinds; ++kind) {
+      INFO(f.name << " input kind " << kind);
+      const auto k = static_cast<size_t>(kind);
+      const auto w = quantize(f, test_input(kind, 1, n));
+      CHECK(fnv1a64(w.data(), w.size()) == g.quant_hash[k]);
+      const auto y = dequantize(f, w, n);
+      CHECK(fnv1a64(y.data(), y.size() * sizeof(float)) == g.dequant_hash[k]);
+      if (g.activation_hash != nullptr) {
+        const auto a = activations_for(f, test_input(activation_kind(kind), 3, n));
+        CHECK(fnv1a64(a.data(), a.size()) == (*g.activation_hash)[k]);
+      }
+      for (const auto& [len, bits] : g.dots) {
+        INFO("n = " << len);
+        const auto w2 = quantize(f, test_input(kind, 2, len));
+        const auto a = activations_for(f, test_input(activation_kind(kind), 3, len));
+        CHECK(tern::fp32_to_bits(f.dot(len, w2.data(), a.data())) == (*bits)[k]);
+      }
     }
   }
 }

@@ -19,7 +19,8 @@ void matmul_tq2_0_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_st
                        float* y, int64_t ldy, int64_t r0, int64_t r1);
 
 // "matmul_tq2_0_q8_K__avx2_lut": the same product by table lookup (an alternative entry; the
-// tables of each activation row live on the stack, about 130 KiB).
+// tables of each activation row live in a per-thread heap buffer, about 130 KiB, allocated at
+// the first call).
 void matmul_tq2_0_q8_K_lut(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
                            int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
                            int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);

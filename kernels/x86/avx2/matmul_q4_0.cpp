@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/avx2/simd.h"
 #include "kernels/x86/block_lanes.h"
 #include "kernels/x86/intrinsics.h"
 #include "kernels/x86/q4_0_orders.h"
@@ -34,7 +35,6 @@ namespace {
 
 constexpr size_t kWBlock = sizeof(BlockQ4_0);
 constexpr size_t kWQs = offsetof(BlockQ4_0, qs);
-constexpr size_t kXBlock = sizeof(BlockQ8_0);
 constexpr size_t kXQs = offsetof(BlockQ8_0, qs);
 
 // The 8-lane (vec_dot) order, for matrices whose row count is not a multiple of 8.
@@ -55,62 +55,54 @@ struct Q4Lanes {
   }
 };
 
-// Repacked order: 2 rows per ymm.
-using Lanes = x86::RepackedLanes<2>;
-static_assert(Lanes::kRows == kQ4RowTile && kQ4GemvRows == kQ4RowTile);
+// The repacked order (x86::Q4RepackedTiles): 2 rows per ymm, a row per 128-bit lane.
+struct Q4Repacked : Regs {
+  static constexpr int kPerReg = 2;
+  static constexpr int kColTile = kQ4ColTile;
+  using Lanes = x86::RepackedLanes<kPerReg>;
 
-// The repacked order's tiles: rows [0, rows) (rows <= 8) x C activation rows. Rows past `rows`
-// repeat the last one and are not stored.
-struct Q4Repacked : x86::TileShape<kQ4RowTile, kQ4ColTile, kQ4GemvRows, kQk4_0> {
-  template <int C>
-  [[gnu::noinline]] static void run(int rows, const uint8_t* w, size_t w_stride, const uint8_t* x,
-                                    size_t x_stride, int64_t nb, float* y, int64_t ldy);
-};
+  struct Tile {
+    Tile(const Lanes& lanes, int /*rows*/)
+        : scale_index(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.row_offset))),
+          to_rows(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.lane))),
+          store_mask(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.stored))) {}
+    __m256i scale_index, to_rows, store_mask;
+  };
 
-template <int C>
-void Q4Repacked::run(int rows, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
-                     int64_t nb, float* y, int64_t ldy) {
-  const Lanes lanes(rows, w, w_stride, kWQs);
-  const __m256i scale_index =
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.row_offset));
-  const __m256i to_rows = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.lane));
-  const __m256i store_mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.stored));
-  // The low two bytes of each gathered int32, packed into the low 128 bits.
-  const __m256i low_halves =
-      _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0, 1, 4, 5, 8, 9,
-                       12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
-  const __m256i nibble = _mm256_set1_epi8(0x0f);
-  const __m256i eight = _mm256_set1_epi8(8);
-  const __m256i ones16 = _mm256_set1_epi16(1);
-  __m256 facc[C];
-#pragma GCC unroll 16
-  for (int c = 0; c < C; ++c) facc[c] = _mm256_setzero_ps();
+  // The rows' scales in lane order (4 bytes from each scale's address; the low 2 are it).
+  static F scales(const Tile& t, const uint8_t* wb) {
+    // The low two bytes of each gathered int32, packed into the low 128 bits.
+    const __m256i low_halves =
+        _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0, 1, 4, 5, 8, 9,
+                         12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i s = _mm256_permute4x64_epi64(
+        _mm256_shuffle_epi8(
+            _mm256_i32gather_epi32(reinterpret_cast<const int*>(wb), t.scale_index, 1), low_halves),
+        0x08);
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(s));
+  }
 
-  const x86::WeightPrefetch<Lanes::kRows, kWBlock> prefetch(w, w_stride);
-  for (int64_t b = 0; b < nb; ++b) {
-    prefetch.at(b);
-    const size_t off = static_cast<size_t>(b) * kWBlock;
+  // The activations prepared once for all the rows, then rows 2j and 2j+1 per ymm: low nibbles
+  // times the activations' first half, high nibbles times the second, added in int16, minus
+  // 8 x a and widened by vpmaddwd.
+  template <int C, class Add>
+  static void sums(const Lanes& lanes, const Tile& t, const uint8_t* w, size_t off,
+                   const uint8_t* const (&xb)[C], Add add) {
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    const __m256i eight = _mm256_set1_epi8(8);
+    const __m256i ones16 = _mm256_set1_epi16(1);
     __m256i alo[C], ahi[C], eight_a[C];
-    float ad[C];
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
-      const uint8_t* xb = x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock;
-      ad[c] = x86::fp16_at(xb);
-      alo[c] =
-          _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs)));
+      alo[c] = _mm256_broadcastsi128_si256(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[c] + kXQs)));
       ahi[c] = _mm256_broadcastsi128_si256(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs + 16)));
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[c] + kXQs + 16)));
       eight_a[c] = _mm256_add_epi16(_mm256_maddubs_epi16(eight, alo[c]),
                                     _mm256_maddubs_epi16(eight, ahi[c]));
     }
-    // The rows' scales in lane order (4 bytes from each scale's address; the low 2 are it).
-    const __m256i scales = _mm256_permute4x64_epi64(
-        _mm256_shuffle_epi8(
-            _mm256_i32gather_epi32(reinterpret_cast<const int*>(w + off), scale_index, 1),
-            low_halves),
-        0x08);
-    const __m256 wd = _mm256_cvtph_ps(_mm256_castsi256_si128(scales));
-    __m256i v[4][C];
+    const F wd = scales(t, w + off);
+    __m256i v[C][4];
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const __m256i q = _mm256_inserti128_si256(
@@ -123,35 +115,26 @@ void Q4Repacked::run(int rows, const uint8_t* w, size_t w_stride, const uint8_t*
       for (int c = 0; c < C; ++c) {
         const __m256i pairs =
             _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo[c]), _mm256_maddubs_epi16(hi, ahi[c]));
-        v[j][c] = _mm256_madd_epi16(_mm256_sub_epi16(pairs, eight_a[c]), ones16);
+        v[c][j] = _mm256_madd_epi16(_mm256_sub_epi16(pairs, eight_a[c]), ones16);
       }
     }
 #pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) {
-      const __m256i t01 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0][c], v[1][c]),
-                                           _mm256_unpackhi_epi32(v[0][c], v[1][c]));
-      const __m256i t23 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2][c], v[3][c]),
-                                           _mm256_unpackhi_epi32(v[2][c], v[3][c]));
-      const __m256i sums =
-          _mm256_add_epi32(_mm256_unpacklo_epi64(t01, t23), _mm256_unpackhi_epi64(t01, t23));
-      // d = d_w * d_a rounded once, as the reference; then one fused multiply-add per output.
-      facc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(wd, _mm256_set1_ps(ad[c])),
-                                facc[c]);
-    }
+    for (int c = 0; c < C; ++c) add(c, x86::block_sums<Q4Repacked>(v[c]), wd);
   }
-#pragma GCC unroll 16
-  for (int c = 0; c < C; ++c) {
-    _mm256_maskstore_ps(y + static_cast<int64_t>(c) * ldy, store_mask,
-                        _mm256_permutevar8x32_ps(facc[c], to_rows));
+
+  static void store(const Tile& t, float* y, F acc) {
+    _mm256_maskstore_ps(y, t.store_mask, _mm256_permutevar8x32_ps(acc, t.to_rows));
   }
-}
+};
+static_assert(4 * Q4Repacked::kPerReg == kQ4RowTile && kQ4GemvRows == kQ4RowTile);
 
 }  // namespace
 
 void matmul_q4_0_q8_0(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
                       int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
                       float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  x86::matmul_q4_0<Q4Repacked, Q4Lanes>(w, w_stride, n_rows, x, x_stride, n_x, k, y, ldy, r0, r1);
+  x86::matmul_q4_0<x86::Q4RepackedTiles<Q4Repacked>, Q4Lanes>(w, w_stride, n_rows, x, x_stride, n_x,
+                                                              k, y, ldy, r0, r1);
 }
 
 }  // namespace tern::kernels::avx2

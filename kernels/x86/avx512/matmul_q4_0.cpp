@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include "kernels/x86/avx512/avx512.h"
+#include "kernels/x86/avx512/simd.h"
 #include "kernels/x86/block_lanes.h"
 #include "kernels/x86/intrinsics.h"
 #include "kernels/x86/q4_0_orders.h"
@@ -33,7 +34,6 @@ namespace {
 
 constexpr size_t kWBlock = sizeof(BlockQ4_0);
 constexpr size_t kWQs = offsetof(BlockQ4_0, qs);
-constexpr size_t kXBlock = sizeof(BlockQ8_0);
 constexpr size_t kXQs = offsetof(BlockQ8_0, qs);
 
 // The 8-lane (vec_dot) order, for matrices whose row count is not a multiple of 8.
@@ -56,38 +56,34 @@ struct Q4Lanes {
   }
 };
 
-// Repacked order: 4 rows per zmm.
-using Lanes = x86::RepackedLanes<4>;
-static_assert(Lanes::kRows == kQ4RowTile && kQ4GemvRows == kQ4RowTile);
+// The repacked order (x86::Q4RepackedTiles): 4 rows per zmm, a row per 128-bit lane.
+struct Q4Repacked : Regs {
+  static constexpr int kPerReg = 4;
+  static constexpr int kColTile = kQ4ColTile;
+  using Lanes = x86::RepackedLanes<kPerReg>;
 
-// The repacked order's tiles: rows [0, rows) (rows <= 16) x C activation rows. Rows past `rows`
-// repeat the last one and are not stored.
-struct Q4Repacked : x86::TileShape<kQ4RowTile, kQ4ColTile, kQ4GemvRows, kQk4_0> {
-  template <int C>
-  [[gnu::noinline]] static void run(int rows, const uint8_t* w, size_t w_stride, const uint8_t* x,
-                                    size_t x_stride, int64_t nb, float* y, int64_t ldy);
-};
+  struct Tile {
+    Tile(const Lanes& lanes, int rows)
+        : scale_index(_mm512_loadu_si512(lanes.row_offset)),
+          to_rows(_mm512_loadu_si512(lanes.lane)),
+          mask(static_cast<__mmask16>((1u << rows) - 1)) {}
+    __m512i scale_index, to_rows;
+    __mmask16 mask;
+  };
 
-template <int C>
-void Q4Repacked::run(int rows, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
-                     int64_t nb, float* y, int64_t ldy) {
-  const Lanes lanes(rows, w, w_stride, kWQs);
-  const __m512i scale_index = _mm512_loadu_si512(lanes.row_offset);
-  const __m512i to_rows = _mm512_loadu_si512(lanes.lane);
-  const __m512i nibble = _mm512_set1_epi8(0x0f);
-  const __m512i eight = _mm512_set1_epi8(8);
-  __m512 facc[C];
-#pragma GCC unroll 16
-  for (int c = 0; c < C; ++c) facc[c] = _mm512_setzero_ps();
+  // The rows' scales in lane order (4 bytes from each scale's address; the low 2 are it).
+  static F scales(const Tile& t, const uint8_t* wb) {
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(t.scale_index, wb, 1)));
+  }
 
-  const x86::WeightPrefetch<Lanes::kRows, kWBlock> prefetch(w, w_stride);
-  for (int64_t b = 0; b < nb; ++b) {
-    prefetch.at(b);
-    const size_t off = static_cast<size_t>(b) * kWBlock;
-    // The rows' scales in lane order (4 bytes from each scale's address; the low 2 are it).
-    const __m512 wd =
-        _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(scale_index, w + off, 1)));
-    // Codes of rows 4j..4j+3, unpacked once for all the activation rows.
+  // Codes of rows 4j..4j+3 unpacked once for all the activation rows, then two vpdpbusd per
+  // register and activation row from the start value -8 * (the activations each lane meets).
+  template <int C, class Add>
+  static void sums(const Lanes& lanes, const Tile& t, const uint8_t* w, size_t off,
+                   const uint8_t* const (&xb)[C], Add add) {
+    const __m512i nibble = _mm512_set1_epi8(0x0f);
+    const __m512i eight = _mm512_set1_epi8(8);
+    const F wd = scales(t, w + off);
     __m512i lo[4], hi[4];
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
@@ -102,11 +98,10 @@ void Q4Repacked::run(int rows, const uint8_t* w, size_t w_stride, const uint8_t*
     }
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
-      const uint8_t* xb = x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock;
       const __m512i alo =
-          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs)));
-      const __m512i ahi =
-          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs + 16)));
+          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[c] + kXQs)));
+      const __m512i ahi = _mm512_broadcast_i32x4(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[c] + kXQs + 16)));
       // Lane i of every row: -8 * (a[4i..4i+3] + a[16+4i..16+4i+3]).
       const __m512i start = _mm512_sub_epi32(
           _mm512_setzero_si512(),
@@ -116,31 +111,23 @@ void Q4Repacked::run(int rows, const uint8_t* w, size_t w_stride, const uint8_t*
       for (int j = 0; j < 4; ++j) {
         v[j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(start, lo[j], alo), hi[j], ahi);
       }
-      const __m512i t01 =
-          _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
-      const __m512i t23 =
-          _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
-      const __m512i sums =
-          _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
-      // d = d_w * d_a rounded once, as the reference; then one fused multiply-add per output.
-      facc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums),
-                                _mm512_mul_ps(wd, _mm512_set1_ps(x86::fp16_at(xb))), facc[c]);
+      add(c, x86::block_sums<Q4Repacked>(v), wd);
     }
   }
-  const auto mask = static_cast<__mmask16>((1u << rows) - 1);
-#pragma GCC unroll 16
-  for (int c = 0; c < C; ++c) {
-    _mm512_mask_storeu_ps(y + static_cast<int64_t>(c) * ldy, mask,
-                          _mm512_permutexvar_ps(to_rows, facc[c]));
+
+  static void store(const Tile& t, float* y, F acc) {
+    _mm512_mask_storeu_ps(y, t.mask, _mm512_permutexvar_ps(t.to_rows, acc));
   }
-}
+};
+static_assert(4 * Q4Repacked::kPerReg == kQ4RowTile && kQ4GemvRows == kQ4RowTile);
 
 }  // namespace
 
 void matmul_q4_0_q8_0(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
                       int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
                       float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  x86::matmul_q4_0<Q4Repacked, Q4Lanes>(w, w_stride, n_rows, x, x_stride, n_x, k, y, ldy, r0, r1);
+  x86::matmul_q4_0<x86::Q4RepackedTiles<Q4Repacked>, Q4Lanes>(w, w_stride, n_rows, x, x_stride, n_x,
+                                                              k, y, ldy, r0, r1);
 }
 
 }  // namespace tern::kernels::avx512
