@@ -1,10 +1,13 @@
-// Huge-page memory and the weight arena: alignment, disjoint pieces, lifetime past the arena.
+// Huge-page memory, the weight arena and dropping mapped pages: alignment, disjoint pieces,
+// lifetimes, and bytes that read back the same.
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "engine/huge_pages.h"
+#include "engine/mapped_file.h"
 
 namespace {
 
@@ -53,4 +56,22 @@ TEST_CASE("arena pieces are aligned, disjoint and outlive the arena", "[huge_pag
     CHECK(p[0] == static_cast<std::byte>(i + 1));
     CHECK(p[sizes[i] - 1] == static_cast<std::byte>(i + 1));
   }
+}
+
+TEST_CASE("dropped pages of a mapped file read back the same bytes", "[huge_pages][mapped_file]") {
+  const std::string path = std::string(TERN_SHARED_DIR) + "/models/stories260K-Q8_0.gguf";
+  const tern::MappedFile mapped = tern::MappedFile::open(path, /*use_mmap=*/true);
+  const tern::MappedFile read = tern::MappedFile::open(path, /*use_mmap=*/false);
+  REQUIRE(mapped.is_mapped());
+  REQUIRE_FALSE(read.is_mapped());
+  REQUIRE(mapped.size() == read.size());
+  const auto bytes = mapped.bytes();
+  REQUIRE(bytes.size() > 3 * 4096);
+  // Unaligned ends, the whole file, a range outside the mapping and an empty one.
+  mapped.drop_pages(bytes.subspan(100, bytes.size() / 2));
+  mapped.drop_pages(bytes);
+  read.drop_pages(read.bytes());  // not mapped: nothing happens
+  mapped.drop_pages(read.bytes());
+  mapped.drop_pages({});
+  CHECK(std::memcmp(bytes.data(), read.bytes().data(), bytes.size()) == 0);
 }
