@@ -90,7 +90,7 @@ extern const MatmulFn matmul_bf16_bf16;
 // Q4_K kernels (matmul_q4_k.cpp): register tile for batches, weight rows per step for one
 // activation row.
 inline constexpr int kQ4KRowTile = 4;
-inline constexpr int kQ4KColTile = 2;
+inline constexpr int kQ4KColTile = 4;
 inline constexpr int kQ4KGemvRows = 4;
 
 // "matmul_q4_K_q8_K__avx512".
@@ -101,7 +101,7 @@ void matmul_q4_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_str
 // Q5_K kernels (matmul_q5_k.cpp): register tile for batches, weight rows per step for one
 // activation row.
 inline constexpr int kQ5KRowTile = 4;
-inline constexpr int kQ5KColTile = 2;
+inline constexpr int kQ5KColTile = 4;
 inline constexpr int kQ5KGemvRows = 4;
 
 // "matmul_q5_K_q8_K__avx512".
@@ -112,7 +112,7 @@ void matmul_q5_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_str
 // Q6_K kernels (matmul_q6_k.cpp): register tile for batches, weight rows per step for one
 // activation row.
 inline constexpr int kQ6RowTile = 4;
-inline constexpr int kQ6ColTile = 2;
+inline constexpr int kQ6ColTile = 4;
 inline constexpr int kQ6GemvRows = 4;
 
 // "matmul_q6_K_q8_K__avx512".
