@@ -43,7 +43,10 @@ namespace {
 //   using S; k4_scales(__m128i eight int16) and q6_scales(__m256i sixteen int16) (a row's scales,
 //     once per block); k4_scale(S, g0) (piece j's 16-bit lanes = scale g0 + j) and
 //     q6_scale(S, g0) (piece j's pair i = scale 2 (g0 + j) + i / 8);
-//   dot_add128(acc, a, b) (acc + vpmaddwd over 128 bits).
+//   the mins' vectors of kMinCols 128-bit parts (one per activation row), MI (int) and MF (f32):
+//     zero_m(); min_row(m) (m in every part); join_m(parts) (of __m128i or of floats, each
+//     broadcast to its part); part_m(v, q); madd_m, dot_add_m (acc + vpmaddwd), add_m,
+//     shuffle_m<imm> (vpshufd in every part), cvt_m, mul_m, set1_m, fma_m.
 
 // The 8 six-bit scales and 8 six-bit mins of a Q4_K / Q5_K block as int16: scales in the low
 // 128 bits, mins in the high 128 bits (layout in quant/kquants.h, above kKScaleBytes).
@@ -83,14 +86,14 @@ struct K4Format {
   template <class V>
   struct Row {
     typename V::S scales;
-    __m128i mins;
+    typename V::MI mins;  // the eight mins as int16, in every 128-bit part
     float d, dmin;
     const uint8_t* qs = nullptr;
     const uint8_t* qh = nullptr;
     void load(const uint8_t* blk) {
       const __m256i sm = k4_scales_mins(blk + offsetof(Block, scales));
       scales = V::k4_scales(_mm256_castsi256_si128(sm));
-      mins = _mm256_extracti128_si256(sm, 1);
+      mins = V::min_row(_mm256_extracti128_si256(sm, 1));
       d = fp16_at(blk + offsetof(Block, d));
       dmin = fp16_at(blk + offsetof(Block, dmin));
       qs = blk + offsetof(Block, qs);
@@ -110,19 +113,20 @@ struct K4Format {
     typename V::I scale(int g0) const { return V::k4_scale(scales, g0); }
   };
 
-  // The mins' term of one block: the int32 sums over sub-block pairs p (lane p), then Q4_K's four
-  // fused multiply-adds, or Q5_K's one of their (exact) total.
+  // The mins' term of one block for kMinCols outputs (a 128-bit part each): the int32 sums over
+  // sub-block pairs p (lane p), then Q4_K's four fused multiply-adds, or Q5_K's one of their
+  // (exact) total, broadcast to the part's lanes. neg_xd: -d_a of each part's activation row.
   template <class V>
-  static __m128 add_mins(__m128 acc, const Row<V>& row, const BsumPairs& bs, float xd) {
-    const __m128i prod = V::dot_add128(_mm_madd_epi16(bs.even, row.mins), bs.odd, row.mins);
-    const float dmin = -xd * row.dmin;
+  static typename V::MF add_mins(typename V::MF acc, const Row<V>& row, typename V::MI even,
+                                 typename V::MI odd, typename V::MF neg_xd) {
+    typename V::MI prod = V::dot_add_m(V::madd_m(even, row.mins), odd, row.mins);
     if constexpr (kHighBit) {
-      __m128i t = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, 0x4e));
-      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
-      return _mm_fmadd_ss(_mm_set_ss(dmin), _mm_cvtepi32_ps(t), acc);
-    } else {
-      return _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc);
+      prod = V::add_m(prod, V::template shuffle_m<0x4e>(prod));
+      prod = V::add_m(prod, V::template shuffle_m<0xb1>(prod));
     }
+    // -d_a * d_min rounded once, as the reference.
+    const typename V::MF dmin = V::mul_m(neg_xd, V::set1_m(row.dmin));
+    return V::fma_m(dmin, V::cvt_m(prod), acc);
   }
   // Q4_K: (acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]); Q5_K: its one sum.
   static float mins_total(__m128 m) {
@@ -180,14 +184,19 @@ struct KQuantTiles : TileShape<kRows, kCols, kGemv, kQkK> {
   static void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
                    float* y, int64_t ldy, const NoContext& /*ctx*/) {
     constexpr size_t kXBlock = sizeof(BlockQ8_K);
+    // The mins' accumulators: activation rows in kMinCols-wide groups (the last group repeats
+    // its last row where C is not a multiple; those parts are not read).
+    constexpr int kMinCols = V::kMinCols;
+    constexpr int kMinGroups = (C + kMinCols - 1) / kMinCols;
     __m256 facc[R][C];
-    [[maybe_unused]] __m128 macc[R][C];
+    [[maybe_unused]] typename V::MF macc[R][kMinGroups];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) {
-        facc[r][c] = _mm256_setzero_ps();
-        if constexpr (F::kMins) macc[r][c] = _mm_setzero_ps();
+      for (int c = 0; c < C; ++c) facc[r][c] = _mm256_setzero_ps();
+#pragma GCC unroll 16
+      for (int j = 0; j < kMinGroups; ++j) {
+        if constexpr (F::kMins) macc[r][j] = V::zero_m();
       }
     }
     const WeightPrefetch<R, F::kBlockBytes> prefetch(w, w_stride);
@@ -228,20 +237,37 @@ struct KQuantTiles : TileShape<kRows, kCols, kGemv, kQkK> {
           }
         }
       }
+      float xd[C];
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c)
+        std::memcpy(&xd[c], xb[c] + offsetof(BlockQ8_K, d), sizeof(float));
+      if constexpr (F::kMins) {
+#pragma GCC unroll 16
+        for (int j = 0; j < kMinGroups; ++j) {
+          __m128i even[kMinCols], odd[kMinCols];
+          float neg_xd[kMinCols];
+#pragma GCC unroll 16
+          for (int q = 0; q < kMinCols; ++q) {
+            const int c = j * kMinCols + q < C ? j * kMinCols + q : C - 1;
+            const BsumPairs bs(xb[c] + offsetof(BlockQ8_K, bsums));
+            even[q] = bs.even;
+            odd[q] = bs.odd;
+            neg_xd[q] = -xd[c];
+          }
+          const typename V::MI even_m = V::join_m(even), odd_m = V::join_m(odd);
+          const typename V::MF neg_xd_m = V::join_m(neg_xd);
+#pragma GCC unroll 16
+          for (int r = 0; r < R; ++r) {
+            macc[r][j] = F::template add_mins<V>(macc[r][j], rows[r], even_m, odd_m, neg_xd_m);
+          }
+        }
+      }
 #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
-        float xd;
-        std::memcpy(&xd, xb[c] + offsetof(BlockQ8_K, d), sizeof xd);
-        if constexpr (F::kMins) {
-          const BsumPairs bs(xb[c] + offsetof(BlockQ8_K, bsums));
-#pragma GCC unroll 16
-          for (int r = 0; r < R; ++r)
-            macc[r][c] = F::template add_mins<V>(macc[r][c], rows[r], bs, xd);
-        }
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
           // d = d_a * d_w rounded once, as the reference; then one fused multiply-add per lane.
-          facc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(xd * rows[r].d),
+          facc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(xd[c] * rows[r].d),
                                        _mm256_cvtepi32_ps(V::fold(sum[r][c])), facc[r][c]);
         }
       }
@@ -251,7 +277,9 @@ struct KQuantTiles : TileShape<kRows, kCols, kGemv, kQkK> {
 #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
         float v = hsum8(facc[r][c]);
-        if constexpr (F::kMins) v += F::mins_total(macc[r][c]);
+        if constexpr (F::kMins) {
+          v += F::mins_total(V::part_m(macc[r][c / kMinCols], c % kMinCols));
+        }
         y[static_cast<int64_t>(c) * ldy + r] = v;
       }
     }

@@ -41,9 +41,30 @@ struct KQuantLanes {
                                           3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
     return _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(s, _mm256_set1_epi32(g)), split_pair);
   }
-  static __m128i dot_add128(__m128i acc, __m128i a, __m128i b) {
-    return _mm_add_epi32(acc, _mm_madd_epi16(a, b));
+  // The mins' vectors: two activation rows, one per 128-bit half.
+  using MI = __m256i;
+  using MF = __m256;
+  static constexpr int kMinCols = 2;
+  static MF zero_m() { return _mm256_setzero_ps(); }
+  static MI min_row(__m128i m) { return _mm256_broadcastsi128_si256(m); }
+  static MI join_m(const __m128i (&p)[2]) { return _mm256_setr_m128i(p[0], p[1]); }
+  static MF join_m(const float (&v)[2]) {
+    return _mm256_setr_m128(_mm_set1_ps(v[0]), _mm_set1_ps(v[1]));
   }
+  static __m128 part_m(MF v, int q) {
+    return q == 0 ? _mm256_castps256_ps128(v) : _mm256_extractf128_ps(v, 1);
+  }
+  static MI madd_m(MI a, MI b) { return _mm256_madd_epi16(a, b); }
+  static MI dot_add_m(MI acc, MI a, MI b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+  static MI add_m(MI a, MI b) { return _mm256_add_epi32(a, b); }
+  template <int kImm>
+  static MI shuffle_m(MI v) {
+    return _mm256_shuffle_epi32(v, kImm);
+  }
+  static MF cvt_m(MI v) { return _mm256_cvtepi32_ps(v); }
+  static MF mul_m(MF a, MF b) { return _mm256_mul_ps(a, b); }
+  static MF set1_m(float v) { return _mm256_set1_ps(v); }
+  static MF fma_m(MF a, MF b, MF acc) { return _mm256_fmadd_ps(a, b, acc); }
 };
 
 }  // namespace

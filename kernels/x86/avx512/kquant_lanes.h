@@ -61,9 +61,45 @@ struct KQuantLanes {
                                    _mm512_setr_epi64(0, 0, k1, k1, 2 * k1, 2 * k1, 3 * k1, 3 * k1));
     return _mm512_permutexvar_epi16(idx, s);
   }
-  static __m128i dot_add128(__m128i acc, __m128i a, __m128i b) {
-    return _mm_dpwssd_epi32(acc, a, b);
+  // The mins' vectors: four activation rows, one per 128-bit part.
+  using MI = __m512i;
+  using MF = __m512;
+  static constexpr int kMinCols = 4;
+  static MF zero_m() { return _mm512_setzero_ps(); }
+  static MI min_row(__m128i m) { return _mm512_broadcast_i32x4(m); }
+  static MI join_m(const __m128i (&p)[4]) {
+    const __m256i lo = _mm256_setr_m128i(p[0], p[1]);
+    const __m256i hi = _mm256_setr_m128i(p[2], p[3]);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
   }
+  static MF join_m(const float (&v)[4]) {
+    const __m256 lo = _mm256_setr_m128(_mm_set1_ps(v[0]), _mm_set1_ps(v[1]));
+    const __m256 hi = _mm256_setr_m128(_mm_set1_ps(v[2]), _mm_set1_ps(v[3]));
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+  }
+  static __m128 part_m(MF v, int q) {
+    switch (q) {
+      case 0:
+        return _mm512_castps512_ps128(v);
+      case 1:
+        return _mm512_extractf32x4_ps(v, 1);
+      case 2:
+        return _mm512_extractf32x4_ps(v, 2);
+      default:
+        return _mm512_extractf32x4_ps(v, 3);
+    }
+  }
+  static MI madd_m(MI a, MI b) { return _mm512_madd_epi16(a, b); }
+  static MI dot_add_m(MI acc, MI a, MI b) { return _mm512_dpwssd_epi32(acc, a, b); }
+  static MI add_m(MI a, MI b) { return _mm512_add_epi32(a, b); }
+  template <int kImm>
+  static MI shuffle_m(MI v) {
+    return _mm512_shuffle_epi32(v, static_cast<_MM_PERM_ENUM>(kImm));
+  }
+  static MF cvt_m(MI v) { return _mm512_cvtepi32_ps(v); }
+  static MF mul_m(MF a, MF b) { return _mm512_mul_ps(a, b); }
+  static MF set1_m(float v) { return _mm512_set1_ps(v); }
+  static MF fma_m(MF a, MF b, MF acc) { return _mm512_fmadd_ps(a, b, acc); }
 };
 
 }  // namespace
