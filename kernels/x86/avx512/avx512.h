@@ -91,7 +91,7 @@ extern const MatmulFn matmul_bf16_bf16;
 // activation row.
 inline constexpr int kQ4KRowTile = 4;
 inline constexpr int kQ4KColTile = 4;
-inline constexpr int kQ4KGemvRows = 4;
+inline constexpr int kQ4KGemvRows = 2;
 
 // "matmul_q4_K_q8_K__avx512".
 void matmul_q4_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
@@ -102,7 +102,7 @@ void matmul_q4_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_str
 // activation row.
 inline constexpr int kQ5KRowTile = 4;
 inline constexpr int kQ5KColTile = 4;
-inline constexpr int kQ5KGemvRows = 4;
+inline constexpr int kQ5KGemvRows = 2;
 
 // "matmul_q5_K_q8_K__avx512".
 void matmul_q5_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
@@ -113,7 +113,7 @@ void matmul_q5_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_str
 // activation row.
 inline constexpr int kQ6RowTile = 4;
 inline constexpr int kQ6ColTile = 4;
-inline constexpr int kQ6GemvRows = 4;
+inline constexpr int kQ6GemvRows = 2;
 
 // "matmul_q6_K_q8_K__avx512".
 void matmul_q6_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
