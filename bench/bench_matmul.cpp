@@ -37,10 +37,11 @@ using tern::kernels::MatmulKernel;
 size_t g_cold_bytes = size_t{64} << 20;
 
 // (k, rows) of the 2B4T projections: q/o, k/v, gate/up, down; then the 700M shape's (tern synth
-// --shape 700m) q/o, down and gate/up; then Llama-2-7B's q/k/v/o, gate/up and down.
+// --shape 700m) q/o, down and gate/up; then Llama-2-7B's q/k/v/o, gate/up and down; last the
+// 700M shape's output head (32000 rows: Q6_K in llama-quantize's Q4_K_M and ternary files).
 constexpr std::pair<int64_t, int64_t> kShapes[] = {
-    {2560, 2560}, {2560, 640},  {2560, 6912}, {6912, 2560},  {1536, 1536},
-    {4096, 1536}, {1536, 4096}, {4096, 4096}, {4096, 11008}, {11008, 4096}};
+    {2560, 2560}, {2560, 640},  {2560, 6912},  {6912, 2560},  {1536, 1536}, {4096, 1536},
+    {1536, 4096}, {4096, 4096}, {4096, 11008}, {11008, 4096}, {1536, 32000}};
 constexpr int64_t kBatches[] = {1, 8, 32, 128};
 
 // Bytes per second of one thread streaming through `bytes` of `buf`, best of 5, with or without

@@ -223,6 +223,18 @@ KernelTable make_avx2(const KernelTable& lower) {
               .row_tile = avx2::kFloatRowTile,
               .col_tile = avx2::kFloatColTile,
               .gemv_row_tile = avx2::kFloatGemvRows});
+  set_matmul(t, TensorType::Q4_K,
+             {.name = "matmul_q4_K_q8_K__avx2",
+              .fn = avx2::matmul_q4_K_q8_K,
+              .row_tile = avx2::kQ4KRowTile,
+              .col_tile = avx2::kQ4KColTile,
+              .gemv_row_tile = avx2::kQ4KGemvRows});
+  set_matmul(t, TensorType::Q5_K,
+             {.name = "matmul_q5_K_q8_K__avx2",
+              .fn = avx2::matmul_q5_K_q8_K,
+              .row_tile = avx2::kQ5KRowTile,
+              .col_tile = avx2::kQ5KColTile,
+              .gemv_row_tile = avx2::kQ5KGemvRows});
   return t;
 }
 #endif
@@ -304,6 +316,24 @@ KernelTable make_avx512(const KernelTable& lower) {
               .row_tile = avx512::kFloatRowTile,
               .col_tile = avx512::kFloatColTile,
               .gemv_row_tile = avx512::kFloatGemvRows});
+  set_matmul(t, TensorType::Q4_K,
+             {.name = "matmul_q4_K_q8_K__avx512",
+              .fn = avx512::matmul_q4_K_q8_K,
+              .row_tile = avx512::kQ4KRowTile,
+              .col_tile = avx512::kQ4KColTile,
+              .gemv_row_tile = avx512::kQ4KGemvRows});
+  set_matmul(t, TensorType::Q5_K,
+             {.name = "matmul_q5_K_q8_K__avx512",
+              .fn = avx512::matmul_q5_K_q8_K,
+              .row_tile = avx512::kQ5KRowTile,
+              .col_tile = avx512::kQ5KColTile,
+              .gemv_row_tile = avx512::kQ5KGemvRows});
+  set_matmul(t, TensorType::Q6_K,
+             {.name = "matmul_q6_K_q8_K__avx512",
+              .fn = avx512::matmul_q6_K_q8_K,
+              .row_tile = avx512::kQ6RowTile,
+              .col_tile = avx512::kQ6ColTile,
+              .gemv_row_tile = avx512::kQ6GemvRows});
   return t;
 }
 #endif

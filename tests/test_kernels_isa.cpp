@@ -147,14 +147,24 @@ bool fill_raw_weights(const TypeTraits& t, std::byte* row, int64_t k, std::mt199
     d_offset = offsetof(tern::BlockQ4_0, d);
   else if (t.type == TensorType::Q6_K)
     d_offset = offsetof(tern::BlockQ6_K, d);  // any code, any int8 sub-block scale
+  else if (t.type == TensorType::Q4_K)
+    d_offset = offsetof(tern::BlockQ4_K, d);  // any code, 6-bit scale and min
+  else if (t.type == TensorType::Q5_K)
+    d_offset = offsetof(tern::BlockQ5_K, d);
   else
     return false;
+  // Q4_K and Q5_K carry a second scale (the mins'), right after d.
+  const bool has_dmin = t.type == TensorType::Q4_K || t.type == TensorType::Q5_K;
   const size_t bytes = tern::row_bytes(t, k);
   for (size_t i = 0; i < bytes; ++i) row[i] = static_cast<std::byte>(rng() & 0xff);
   std::uniform_real_distribution<float> scale(-2.0f, 2.0f);
   for (size_t b = 0; b < bytes / t.block_bytes; ++b) {
     const uint16_t d = tern::fp32_to_fp16(scale(rng));
     std::memcpy(row + b * t.block_bytes + d_offset, &d, sizeof d);
+    if (has_dmin) {
+      const uint16_t dmin = tern::fp32_to_fp16(scale(rng));
+      std::memcpy(row + b * t.block_bytes + d_offset + sizeof d, &dmin, sizeof dmin);
+    }
   }
   return true;
 }

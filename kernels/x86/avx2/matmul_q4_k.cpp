@@ -1,0 +1,25 @@
+// Q4_K x Q8_K matrix product with AVX2, bit-identical to quant::vec_dot_q4_K_q8_K. The
+// tiles and their theory of operation are kernels/x86/kquant_tiles.h, shared with the other x86
+// K-quant kernels; this file picks the ISA's vector and the tile sizes.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/x86/avx2/avx2.h"
+#include "kernels/x86/avx2/kquant_lanes.h"
+#include "kernels/x86/kquant_tiles.h"
+#include "kernels/x86/tile_driver.h"
+
+namespace tern::kernels::avx2 {
+namespace {
+
+using Tiles = x86::KQuantTiles<KQuantLanes, x86::Q4KFormat, kQ4KRowTile, kQ4KColTile, kQ4KGemvRows>;
+
+}  // namespace
+
+void matmul_q4_K_q8_K(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
+                      int64_t /*n_rows*/, const std::byte* x, size_t x_stride, int64_t n_x,
+                      int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  x86::TileDriver<Tiles>::run(w, w_stride, x, x_stride, n_x, k, y, ldy, r0, r1);
+}
+
+}  // namespace tern::kernels::avx2
