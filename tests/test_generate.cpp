@@ -66,7 +66,8 @@ TEST_CASE("greedy generation matches llama.cpp token ids with every supported IS
     for (const auto& r : ref) {
       const std::string name = r["model"];
       DYNAMIC_SECTION(isa_name << " " << name) {
-        auto model = tern::Model::load(kModels + name, {.memory = tern::FileMemory::mapped, .isa = isa_name});
+        auto model = tern::Model::load(kModels + name,
+                                       {.memory = tern::FileMemory::mapped, .isa = isa_name});
         REQUIRE(model->kernels().name == isa_name);
         const auto prompt = r["prompt_ids"].get<std::vector<tern::TokenId>>();
         const auto expected = r["generated_ids"].get<std::vector<tern::TokenId>>();
@@ -80,9 +81,9 @@ TEST_CASE("greedy generation matches llama.cpp token ids with every supported IS
 }
 
 TEST_CASE("an unsupported ISA option fails the load with a clear error", "[generate][isa]") {
-  CHECK_THROWS_WITH(
-      tern::Model::load(kModels + "stories260K-F32.gguf", {.memory = tern::FileMemory::mapped, .isa = "avx9"}),
-      Catch::Contains("isa=avx9") && Catch::Contains("unknown ISA"));
+  CHECK_THROWS_WITH(tern::Model::load(kModels + "stories260K-F32.gguf",
+                                      {.memory = tern::FileMemory::mapped, .isa = "avx9"}),
+                    Catch::Contains("isa=avx9") && Catch::Contains("unknown ISA"));
 }
 
 TEST_CASE("first-position logits agree with llama.cpp", "[generate]") {
