@@ -20,6 +20,19 @@ bool transparent_huge_pages_available() {
   return line.find("[always]") != std::string::npos || line.find("[madvise]") != std::string::npos;
 }
 
+namespace {
+
+// `bytes` (> 0) of fresh anonymous memory; throws tern::Error naming `shown` bytes on failure.
+std::byte* map_anonymous(size_t bytes, size_t shown) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    throw Error("cannot allocate " + std::to_string(shown) + " bytes: " + std::strerror(errno));
+  }
+  return static_cast<std::byte*>(p);
+}
+
+}  // namespace
+
 std::shared_ptr<std::byte[]> allocate_huge_page_memory(size_t bytes) {
   if (bytes == 0) bytes = 1;
   if (bytes > SIZE_MAX - 2 * kHugePageBytes)
@@ -27,12 +40,7 @@ std::shared_ptr<std::byte[]> allocate_huge_page_memory(size_t bytes) {
   const size_t size = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
   // Map one huge page more than needed, then trim both ends so that the start is 2 MiB-aligned:
   // only aligned 2 MiB ranges can become huge pages.
-  const size_t over = size + kHugePageBytes;
-  void* p = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    throw Error("cannot allocate " + std::to_string(bytes) + " bytes: " + std::strerror(errno));
-  }
-  auto* raw = static_cast<std::byte*>(p);
+  std::byte* raw = map_anonymous(size + kHugePageBytes, bytes);
   const auto addr = reinterpret_cast<uintptr_t>(raw);
   const size_t head = (kHugePageBytes - addr % kHugePageBytes) % kHugePageBytes;
   if (head > 0) ::munmap(raw, head);
@@ -44,25 +52,20 @@ std::shared_ptr<std::byte[]> allocate_huge_page_memory(size_t bytes) {
 
 std::shared_ptr<std::byte[]> allocate_small_page_memory(size_t bytes) {
   if (bytes == 0) bytes = 1;
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    throw Error("cannot allocate " + std::to_string(bytes) + " bytes: " + std::strerror(errno));
-  }
+  std::byte* p = map_anonymous(bytes, bytes);
   ::madvise(p, bytes, MADV_NOHUGEPAGE);  // advice only
-  return std::shared_ptr<std::byte[]>(static_cast<std::byte*>(p),
-                                      [bytes](std::byte* q) { ::munmap(q, bytes); });
+  return std::shared_ptr<std::byte[]>(p, [bytes](std::byte* q) { ::munmap(q, bytes); });
 }
 
 std::shared_ptr<std::byte[]> HugePageArena::allocate(size_t bytes) {
   constexpr size_t kAlign = 64;
   const size_t need = (bytes + kAlign - 1) / kAlign * kAlign;
-  if (chunk_ == nullptr || capacity_ - used_ < need) {
+  if (chunk_ == nullptr || chunk_bytes_ - used_ < need) {
     // A piece larger than a chunk gets a map of its own, leaving the current chunk's tail for
     // later small pieces.
     if (need >= chunk_bytes_) return allocate_huge_page_memory(need);
     chunk_ = allocate_huge_page_memory(chunk_bytes_);
     used_ = 0;
-    capacity_ = chunk_bytes_;
   }
   std::shared_ptr<std::byte[]> piece(chunk_, chunk_.get() + used_);
   used_ += need;

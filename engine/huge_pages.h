@@ -34,7 +34,7 @@ class HugePageArena {
  private:
   size_t chunk_bytes_;
   std::shared_ptr<std::byte[]> chunk_;
-  size_t used_ = 0, capacity_ = 0;
+  size_t used_ = 0;  // bytes of chunk_ handed out
 };
 
 }  // namespace tern

@@ -201,9 +201,9 @@ KernelTable make_avx2(const KernelTable& lower) {
   set_matmul(t, TensorType::Q6_K,
              {.name = "matmul_q6_K_q8_K__avx2",
               .fn = avx2::matmul_q6_K_q8_K,
-              .row_tile = avx2::kQ6RowTile,
-              .col_tile = avx2::kQ6ColTile,
-              .gemv_row_tile = avx2::kQ6GemvRows});
+              .row_tile = avx2::kKQuantRowTile,
+              .col_tile = avx2::kKQuantColTile,
+              .gemv_row_tile = avx2::kKQuantGemvRows});
   t.fp32_to_fp16_row = avx2::fp32_to_fp16_row;
   set_matmul(t, TensorType::F32,
              {.name = "matmul_f32_f32__avx2",
@@ -226,15 +226,15 @@ KernelTable make_avx2(const KernelTable& lower) {
   set_matmul(t, TensorType::Q4_K,
              {.name = "matmul_q4_K_q8_K__avx2",
               .fn = avx2::matmul_q4_K_q8_K,
-              .row_tile = avx2::kQ4KRowTile,
-              .col_tile = avx2::kQ4KColTile,
-              .gemv_row_tile = avx2::kQ4KGemvRows});
+              .row_tile = avx2::kKQuantRowTile,
+              .col_tile = avx2::kKQuantColTile,
+              .gemv_row_tile = avx2::kKQuantGemvRows});
   set_matmul(t, TensorType::Q5_K,
              {.name = "matmul_q5_K_q8_K__avx2",
               .fn = avx2::matmul_q5_K_q8_K,
-              .row_tile = avx2::kQ5KRowTile,
-              .col_tile = avx2::kQ5KColTile,
-              .gemv_row_tile = avx2::kQ5KGemvRows});
+              .row_tile = avx2::kKQuantRowTile,
+              .col_tile = avx2::kKQuantColTile,
+              .gemv_row_tile = avx2::kKQuantGemvRows});
   return t;
 }
 #endif
@@ -319,21 +319,21 @@ KernelTable make_avx512(const KernelTable& lower) {
   set_matmul(t, TensorType::Q4_K,
              {.name = "matmul_q4_K_q8_K__avx512",
               .fn = avx512::matmul_q4_K_q8_K,
-              .row_tile = avx512::kQ4KRowTile,
-              .col_tile = avx512::kQ4KColTile,
-              .gemv_row_tile = avx512::kQ4KGemvRows});
+              .row_tile = avx512::kKQuantRowTile,
+              .col_tile = avx512::kKQuantColTile,
+              .gemv_row_tile = avx512::kKQuantGemvRows});
   set_matmul(t, TensorType::Q5_K,
              {.name = "matmul_q5_K_q8_K__avx512",
               .fn = avx512::matmul_q5_K_q8_K,
-              .row_tile = avx512::kQ5KRowTile,
-              .col_tile = avx512::kQ5KColTile,
-              .gemv_row_tile = avx512::kQ5KGemvRows});
+              .row_tile = avx512::kKQuantRowTile,
+              .col_tile = avx512::kKQuantColTile,
+              .gemv_row_tile = avx512::kKQuantGemvRows});
   set_matmul(t, TensorType::Q6_K,
              {.name = "matmul_q6_K_q8_K__avx512",
               .fn = avx512::matmul_q6_K_q8_K,
-              .row_tile = avx512::kQ6RowTile,
-              .col_tile = avx512::kQ6ColTile,
-              .gemv_row_tile = avx512::kQ6GemvRows});
+              .row_tile = avx512::kKQuantRowTile,
+              .col_tile = avx512::kKQuantColTile,
+              .gemv_row_tile = avx512::kKQuantGemvRows});
   return t;
 }
 #endif

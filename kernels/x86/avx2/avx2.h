@@ -67,15 +67,6 @@ void matmul_q4_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_str
                       const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
                       int64_t ldy, int64_t r0, int64_t r1);
 
-// Q6_K kernels: register tile for batches, weight rows per step for one activation row.
-inline constexpr int kQ6RowTile = 2;
-inline constexpr int kQ6ColTile = 4;
-inline constexpr int kQ6GemvRows = 2;
-
-// "matmul_q6_K_q8_K__avx2".
-void matmul_q6_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
-                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
-                      int64_t ldy, int64_t r0, int64_t r1);
 // f32 -> fp16 rows (convert.cpp), the KernelTable entry of the same name.
 void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
 
@@ -90,25 +81,20 @@ extern const MatmulFn matmul_f32_f32;
 extern const MatmulFn matmul_f16_f16;
 extern const MatmulFn matmul_bf16_bf16;
 
-// Q4_K kernels (matmul_q4_k.cpp): register tile for batches, weight rows per step for one
-// activation row.
-inline constexpr int kQ4KRowTile = 2;
-inline constexpr int kQ4KColTile = 4;
-inline constexpr int kQ4KGemvRows = 2;
+// Q4_K, Q5_K and Q6_K kernels (matmul_kquants.cpp): register tile for batches, weight rows per
+// step for one activation row (measured alike for the three types).
+inline constexpr int kKQuantRowTile = 2;
+inline constexpr int kKQuantColTile = 4;
+inline constexpr int kKQuantGemvRows = 2;
 
-// "matmul_q4_K_q8_K__avx2".
+// "matmul_q4_K_q8_K__avx2", "matmul_q5_K_q8_K__avx2" and "matmul_q6_K_q8_K__avx2".
 void matmul_q4_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
                       const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
                       int64_t ldy, int64_t r0, int64_t r1);
-
-// Q5_K kernels (matmul_q5_k.cpp): register tile for batches, weight rows per step for one
-// activation row.
-inline constexpr int kQ5KRowTile = 2;
-inline constexpr int kQ5KColTile = 4;
-inline constexpr int kQ5KGemvRows = 2;
-
-// "matmul_q5_K_q8_K__avx2".
 void matmul_q5_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q6_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
                       const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
                       int64_t ldy, int64_t r0, int64_t r1);
 
