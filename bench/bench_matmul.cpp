@@ -107,8 +107,8 @@ Setup make_setup(const TypeTraits& t, const MatmulKernel& mk, int64_t k, int64_t
   Setup s;
   std::mt19937_64 rng(42);
   const size_t file_stride = tern::row_bytes(t, k);
-  s.w_stride = mk.pack != nullptr ? mk.packed_row_bytes(k) : file_stride;
-  const size_t matrix = s.w_stride * static_cast<size_t>(rows);
+  s.w_stride = tern::kernels::packed_stride(mk, k, file_stride);
+  const size_t matrix = tern::kernels::packed_matrix_bytes(mk, rows, k, file_stride);
   const size_t copies =
       std::max<size_t>(g_cold_bytes > 0 ? 2 : 1, (g_cold_bytes + matrix - 1) / matrix);
   std::vector<std::byte> file(file_stride * static_cast<size_t>(rows));
@@ -122,14 +122,7 @@ Setup make_setup(const TypeTraits& t, const MatmulKernel& mk, int64_t k, int64_t
   tern::HugePageArena arena(matrix * copies);
   for (size_t c = 0; c < copies; ++c) {
     std::shared_ptr<std::byte[]> w = arena.allocate(matrix);
-    for (int64_t r = 0; r < rows; ++r) {
-      const std::byte* src = file.data() + static_cast<size_t>(r) * file_stride;
-      std::byte* dst = w.get() + static_cast<size_t>(r) * s.w_stride;
-      if (mk.pack != nullptr)
-        mk.pack(src, dst, k);
-      else
-        std::memcpy(dst, src, file_stride);
-    }
+    tern::kernels::pack_matrix(mk, file.data(), file_stride, rows, k, w.get());
     s.weights.push_back(std::move(w));
   }
   const TypeTraits& at = tern::type_traits(t.vec_dot_type);

@@ -98,6 +98,9 @@ using Fp32ToFp16RowFn = void (*)(const float* x, uint16_t* y, int64_t n);
 // Load-time repack of weight rows into the layout a matmul kernel reads (the file is never
 // changed): n elements of one row in the file's layout to one row of packed_row_bytes(n) bytes.
 using PackRowFn = void (*)(const void* src, void* dst, int64_t n);
+// Load-time interleave of `interleave_rows` consecutive rows (each `stride` bytes, the layout
+// after PackRowFn if any) into the kernel's layout: interleave_rows * stride bytes at dst.
+using InterleaveRowsFn = void (*)(const std::byte* rows, size_t stride, std::byte* dst, int64_t n);
 // Activation rows to a vec_dot type: the bytes of that type's TypeTraits::from_float.
 using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);
 using PackedRowBytesFn = size_t (*)(int64_t n);
@@ -112,12 +115,31 @@ struct MatmulKernel {
   // `pack`, not the file's rows; the result is the same bits as the reference on the file's rows.
   PackRowFn pack = nullptr;
   PackedRowBytesFn packed_row_bytes = nullptr;
+  // Optional interleave at load, after `pack`: groups of interleave_rows rows become one stream
+  // (the matrix is padded with zero rows to a multiple); `fn` still takes the row stride and
+  // reads row r inside group r / interleave_rows. Use pack_matrix rather than calling these.
+  InterleaveRowsFn interleave = nullptr;
+  int interleave_rows = 1;
   // Weight rows x activation rows the kernel handles per step (its register tile), and weight
   // rows per step for a single activation row (decode); the test harness sweeps shapes around them.
   int row_tile = 1;
   int col_tile = 1;
   int gemv_row_tile = 1;
+  // Batches of at least this many activation rows take a second path (0: there is one); the test
+  // harness sweeps around it too.
+  int large_batch_cols = 0;
 };
+
+// The weight matrix layout a kernel reads: the row stride `fn` takes and the bytes pack_matrix
+// writes for n_rows rows of k elements (file rows of file_stride bytes).
+size_t packed_stride(const MatmulKernel& mk, int64_t k, size_t file_stride);
+size_t packed_matrix_bytes(const MatmulKernel& mk, int64_t n_rows, int64_t k, size_t file_stride);
+// Whether the kernel reads another layout than the file's.
+bool repacks(const MatmulKernel& mk);
+// Writes n_rows file rows (src_stride apart) in the kernel's layout to dst (packed_matrix_bytes).
+// Runs at load time; allocates a staging buffer when rows are both packed and interleaved.
+void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride, int64_t n_rows,
+                 int64_t k, std::byte* dst);
 
 // A second kernel for a weight type, next to the table's `matmul` entry (a lookup-table kernel
 // beside a multiply-add one): the candidate that measured slower stays built, tested against the

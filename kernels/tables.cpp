@@ -248,17 +248,23 @@ KernelTable make_avx512(const KernelTable& lower) {
   set_matmul(t, TensorType::TQ2_0,
              {.name = "matmul_tq2_0_q8_K__avx512",
               .fn = avx512::matmul_tq2_0_q8_K,
+              .interleave = avx512::interleave_tq2_0_quad,
+              .interleave_rows = avx512::kTq2InterleaveRows,
               .row_tile = avx512::kTq2RowTile,
               .col_tile = avx512::kTq2ColTile,
-              .gemv_row_tile = avx512::kTq2GemvRows});
+              .gemv_row_tile = avx512::kTq2GemvRows,
+              .large_batch_cols = avx512::kTq2PackMinCols});
   set_matmul(t, TensorType::TQ1_0,
              {.name = "matmul_tq1_0_q8_K__avx512",
               .fn = avx512::matmul_tq2_0_q8_K,
               .pack = quant::repack_tq1_0_as_tq2_0,
               .packed_row_bytes = tq2_0_row_bytes,
+              .interleave = avx512::interleave_tq2_0_quad,
+              .interleave_rows = avx512::kTq2InterleaveRows,
               .row_tile = avx512::kTq2RowTile,
               .col_tile = avx512::kTq2ColTile,
-              .gemv_row_tile = avx512::kTq2GemvRows});
+              .gemv_row_tile = avx512::kTq2GemvRows,
+              .large_batch_cols = avx512::kTq2PackMinCols});
   set_matmul(t, TensorType::Q8_0,
              {.name = "matmul_q8_0_q8_0__avx512",
               .fn = avx512::matmul_q8_0_q8_0,

@@ -288,13 +288,10 @@ std::vector<float> run(const MatmulKernel& mk, const TypeTraits& t, const Matric
   const std::byte* w = m.w.data();
   size_t w_stride = m.w_stride;
   std::vector<std::byte> packed;
-  if (mk.pack != nullptr) {
-    w_stride = mk.packed_row_bytes(s.k);
-    packed.resize(w_stride * static_cast<size_t>(s.rows));
-    for (int64_t r = 0; r < s.rows; ++r) {
-      mk.pack(m.w.data() + static_cast<size_t>(r) * m.w_stride,
-              packed.data() + static_cast<size_t>(r) * w_stride, s.k);
-    }
+  if (tern::kernels::repacks(mk)) {
+    w_stride = tern::kernels::packed_stride(mk, s.k, m.w_stride);
+    packed.resize(tern::kernels::packed_matrix_bytes(mk, s.rows, s.k, m.w_stride));
+    tern::kernels::pack_matrix(mk, m.w.data(), m.w_stride, s.rows, s.k, packed.data());
     w = packed.data();
   }
   mk.fn(t, w, w_stride, s.rows, m.x.data(), m.x_stride, s.n_x, s.k, y.data(), ldy, s.r0, s.r1);
@@ -391,8 +388,7 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
       INFO(mk.name);
       // Multiples of 8 too: Q4_0 matrices of 8k rows take llama.cpp's repacked order.
       const auto row_counts = around({mk.row_tile, mk.gemv_row_tile}, {1, 2, 3, 8, 24});
-      // 3 x col_tile: whole tiles in a batch large enough for the AVX-512 TQ2_0 kernel's
-      // unpack-once path (kTq2PackMinCols); 3 x col_tile + 1 gives it narrower tiles.
+      // 3 x col_tile: whole tiles in a batch; 3 x col_tile + 1 has narrower ones.
       const auto batch_sizes = around({mk.col_tile}, {1, 2, 3, 4, 5, 8, 9, 3 * mk.col_tile});
       uint64_t seed = 1;
       int n_cases = 0;
@@ -418,6 +414,24 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
             // A scheduler's part of the rows: the kernel writes only [r0, r1).
             if (rows >= 3) check_case(*table, mk, *t, {rows, k, n_x, 1, rows - 1}, wm, xm, seed);
             ++n_cases;
+          }
+        }
+      }
+      // A kernel's large-batch path (the AVX-512 TQ2_0 kernel's unpack-once tiles): at, below
+      // and above its threshold, whole and partial row ranges, short and 2B4T-long rows.
+      if (mk.large_batch_cols > 0) {
+        const int64_t at = mk.large_batch_cols;
+        for (const int64_t n_x : {at - 1, at, at + mk.col_tile + 1}) {
+          for (const int64_t rows : {int64_t{mk.row_tile + 1}, int64_t{2 * mk.gemv_row_tile + 3}}) {
+            for (const int64_t blocks : {1, 3, 27}) {
+              ++seed;
+              const WMode wm = kWModes[seed % std::size(kWModes)];
+              const XMode xm = kXModes[(seed / 3) % std::size(kXModes)];
+              check_case(*table, mk, *t, {rows, blocks * t->block_elems, n_x, 0, rows}, wm, xm,
+                         seed);
+              check_case(*table, mk, *t, {rows, blocks * t->block_elems, n_x, 1, rows - 1}, wm, xm,
+                         seed);
+            }
           }
         }
       }

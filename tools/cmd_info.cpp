@@ -85,6 +85,9 @@ int run_cpu_info() {
              " B per " + std::to_string(tt.block_elems) + " weights, file " +
              std::to_string(tt.block_bytes) + " B)";
     }
+    if (mk.interleave != nullptr) {
+      note += " (rows interleaved in groups of " + std::to_string(mk.interleave_rows) + " at load)";
+    }
     std::printf("  %-6s %s%s\n", std::string(tt.name).c_str(), std::string(mk.name).c_str(),
                 note.c_str());
   }

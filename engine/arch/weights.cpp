@@ -77,21 +77,21 @@ void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::Kernel
   w.kernel_data = w.data;
   w.kernel_stride = w.row_stride;
   w.packed.reset();
-  if (mk.pack == nullptr && (!arena.copy_file_rows || w.data_in_huge_pages)) return;
-  const size_t stride = mk.pack != nullptr ? mk.packed_row_bytes(w.k) : w.row_stride;
+  const bool repack = kernels::repacks(mk);
+  if (!repack && (!arena.copy_file_rows || w.data_in_huge_pages)) return;
   const auto rows = static_cast<size_t>(w.rows);
-  std::shared_ptr<std::byte[]> buf = arena.pages.allocate(stride * rows);
-  if (mk.pack == nullptr) {
-    std::memcpy(buf.get(), w.data, stride * rows);
+  std::shared_ptr<std::byte[]> buf =
+      arena.pages.allocate(kernels::packed_matrix_bytes(mk, w.rows, w.k, w.row_stride));
+  if (repack) {
+    kernels::pack_matrix(mk, w.data, w.row_stride, w.rows, w.k, buf.get());
   } else {
-    for (size_t r = 0; r < rows; ++r)
-      mk.pack(w.data + r * w.row_stride, buf.get() + r * stride, w.k);
+    std::memcpy(buf.get(), w.data, w.row_stride * rows);
   }
   // The file's pages of this matrix are not read again by the token loop (row lookups of a tied
   // embedding fault single rows back in): out of the resident set, so RSS counts weights once.
   file.drop_pages({w.data, w.row_stride * rows});
   w.kernel_data = buf.get();
-  w.kernel_stride = stride;
+  w.kernel_stride = kernels::packed_stride(mk, w.k, w.row_stride);
   w.packed = std::move(buf);
 }
 

@@ -1,0 +1,54 @@
+// Load-time repacking of a weight matrix into the layout its matmul kernel reads: per-row packs
+// (TQ1_0 to TQ2_0) and row interleaves (TQ2_0 quads for AVX-512), composed in that order.
+#include <cstring>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace tern::kernels {
+
+size_t packed_stride(const MatmulKernel& mk, int64_t k, size_t file_stride) {
+  return mk.pack != nullptr ? mk.packed_row_bytes(k) : file_stride;
+}
+
+size_t packed_matrix_bytes(const MatmulKernel& mk, int64_t n_rows, int64_t k, size_t file_stride) {
+  const int64_t group = mk.interleave != nullptr ? mk.interleave_rows : 1;
+  const int64_t rows = (n_rows + group - 1) / group * group;
+  return packed_stride(mk, k, file_stride) * static_cast<size_t>(rows);
+}
+
+bool repacks(const MatmulKernel& mk) {
+  return mk.pack != nullptr || mk.interleave != nullptr;
+}
+
+void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride, int64_t n_rows,
+                 int64_t k, std::byte* dst) {
+  const size_t stride = packed_stride(mk, k, src_stride);
+  const auto pack_row = [&](int64_t r, std::byte* out) {
+    const std::byte* row = src + static_cast<size_t>(r) * src_stride;
+    if (mk.pack != nullptr) {
+      mk.pack(row, out, k);
+    } else {
+      std::memcpy(out, row, stride);
+    }
+  };
+  if (mk.interleave == nullptr) {
+    for (int64_t r = 0; r < n_rows; ++r) pack_row(r, dst + static_cast<size_t>(r) * stride);
+    return;
+  }
+  const int64_t group = mk.interleave_rows;
+  std::vector<std::byte> stage(stride * static_cast<size_t>(group));
+  for (int64_t g = 0; g * group < n_rows; ++g) {
+    for (int64_t i = 0; i < group; ++i) {
+      std::byte* out = stage.data() + static_cast<size_t>(i) * stride;
+      if (g * group + i < n_rows) {
+        pack_row(g * group + i, out);
+      } else {
+        std::memset(out, 0, stride);  // padding rows: zero codes and scales
+      }
+    }
+    mk.interleave(stage.data(), stride, dst + static_cast<size_t>(g * group) * stride, k);
+  }
+}
+
+}  // namespace tern::kernels
