@@ -21,6 +21,7 @@
 #include "quant/formats.h"
 #include "quant/fp16.h"
 #include "quant/kquants.h"
+#include "quant/q5.h"
 #include "quant/types.h"
 
 namespace {
@@ -151,6 +152,8 @@ bool fill_raw_weights(const TypeTraits& t, std::byte* row, int64_t k, std::mt199
     d_offset = offsetof(tern::BlockQ4_K, d);  // any code, 6-bit scale and min
   else if (t.type == TensorType::Q5_K)
     d_offset = offsetof(tern::BlockQ5_K, d);
+  else if (t.type == TensorType::Q5_0)
+    d_offset = offsetof(tern::BlockQ5_0, d);  // any code, every qh bit
   else
     return false;
   // Q4_K and Q5_K carry a second scale (the mins'), right after d.
