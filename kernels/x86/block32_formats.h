@@ -1,4 +1,4 @@
-// The Q5_0 matrix product, written once over an ISA's byte-dot policy, as
+// The Q5_0 and Q5_1 matrix products, written once over an ISA's byte-dot policy, as
 // formats for kernels/x86/block_lanes.h (llama.cpp's 8-lane vec_dot order). Included only by
 // per-ISA kernel files, with policies from their anonymous namespace (see tile_driver.h).
 //
@@ -6,6 +6,7 @@
 // policy's integer dots sums elements 4l..4l+3 exactly:
 //  - Q5_0: the 4-bit nibbles unpacked as in Q4_0 ([low | high] = elements 0..31) with bit e of qh
 //    ORed in as 16 (codes 0..31); lanes of (code - 16) * a.
+//  - Q5_1: the same codes, lanes of code * a; the minimum's term is LaneHooks' kMinOffset.
 #pragma once
 
 #include <cstddef>
@@ -37,7 +38,7 @@ inline __m256i nibbles(const uint8_t* qs) {
       _mm256_set1_epi8(0x0f));
 }
 
-// The 32 five-bit codes of a Q5_0 block.
+// The 32 five-bit codes of a Q5_0 or Q5_1 block.
 template <class D, class B>
 __m256i q5_codes(const uint8_t* block) {
   uint32_t qh;
@@ -62,6 +63,17 @@ struct Q5_0Lanes : Tiles<D::kRowTile, D::kColTile, D::kGemvRows> {
   }
 };
 
+template <class D>
+struct Q5_1Lanes : Tiles<D::kRowTile, D::kColTile, D::kGemvRows> {
+  static constexpr size_t kBlock = sizeof(BlockQ5_1);
+  static constexpr size_t kMinOffset = offsetof(BlockQ5_1, m);
+  using Activation = BlockQ8_1;
+  static __m256i prepare(__m256i /*a*/) { return _mm256_setzero_si256(); }
+  static __m256i lanes(const uint8_t* block, __m256i a, __m256i zero) {
+    return D::unsigned_lanes(q5_codes<D, BlockQ5_1>(block), a, zero);
+  }
+};
+
 // A MatmulFn over one tile provider.
 template <class P>
 void tiles_matmul(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
@@ -76,6 +88,8 @@ MatmulFn block32_matmul(TensorType type) {
   switch (type) {
     case TensorType::Q5_0:
       return tiles_matmul<BlockLanes<Q5_0Lanes<D>>>;
+    case TensorType::Q5_1:
+      return tiles_matmul<BlockLanes<Q5_1Lanes<D>>>;
     default:
       return nullptr;
   }

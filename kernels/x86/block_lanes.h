@@ -1,12 +1,14 @@
-// The 8-lane order of llama.cpp's x86 vec_dot for 32-weight blocks times Q8_0 activations, as a
-// tile provider for TileDriver; each ISA's weight formats (Q8_0, Q4_0) supply the integer
-// lanes. Included only by per-ISA kernel files, with formats from their anonymous namespace (see
-// tile_driver.h).
+// The 8-lane order of llama.cpp's x86 vec_dot for 32-weight blocks times Q8_0
+// (or Q8_1) activations, as a tile provider for TileDriver; each ISA's weight
+// formats (Q8_0, Q4_0; Q5_0, Q5_1 and MXFP4 in block32_formats.h) supply the
+// integer lanes. Included only by per-ISA kernel files, with formats from their
+// anonymous namespace (see tile_driver.h).
 //
-// Theory of operation. The reference keeps 8 int32 lanes per 32-weight block, lane l summing
-// w * a over elements 4l..4l+3, then acc[l] = fma(d_w * d_a, lane, acc[l]) block after block and
-// the lanes are summed in hsum_float_8's tree. One block is one ymm; the format computes lane l's
-// integer exactly, with the help of a value it derives once per activation block for all the
+// Theory of operation. The reference keeps 8 int32 lanes per 32-weight block,
+// lane l summing w * a over elements 4l..4l+3, then acc[l] = fma(d_w * d_a,
+// lane, acc[l]) block after block and the lanes are summed in hsum_float_8's
+// tree. One block is one ymm; the format computes lane l's integer exactly,
+// with the help of a value it derives once per activation block for all the
 // tile's rows. The float steps are the reference's.
 #pragma once
 
@@ -19,53 +21,107 @@
 
 namespace tern::kernels::x86 {
 
-// Format W: kBlock (bytes per block, fp16 scale first), kRowTile, kColTile, kGemvRows,
+// The optional members of a format W, with their defaults (Q8_0 activations, no
+// minimum).
+template <class W>
+struct LaneHooks {
+  // `using Activation = BlockQ8_1;`: the activation block (fp16 d first, qs at
+  // offsetof(A, qs)).
+  static auto activation() {
+    if constexpr (requires { typename W::Activation; }) {
+      return typename W::Activation{};
+    } else {
+      return BlockQ8_0{};
+    }
+  }
+  using A = decltype(activation());
+  // `kMinOffset` (Q5_1 x Q8_1): an fp16 minimum m at that offset of the block,
+  // summed apart as summs = fma(m, s_a, summs) block after block and added
+  // after the lane sum.
+  static constexpr bool kMin = requires { W::kMinOffset; };
+};
+
+namespace {
+
+// fma(a, b, c) in f32, rounded once, as std::fma.
+inline float fma_ss(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+}  // namespace
+
+// Format W: kBlock (bytes per block), kRowTile, kColTile, kGemvRows,
 // `static __m256i prepare(__m256i a)` (once per activation block) and
-// `static __m256i lanes(const uint8_t* block, __m256i a, __m256i prepared)`: the 8 int32 lanes.
+// `static __m256i lanes(const uint8_t* block, __m256i a, __m256i prepared)`:
+// the 8 int32 lanes; and the optional members of LaneHooks.
 template <class W>
 struct BlockLanes : TileShape<W::kRowTile, W::kColTile, W::kGemvRows, kQk8_0> {
+  using H = LaneHooks<W>;
+  using A = typename H::A;
+
   template <int R, int C>
   static void tile(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, int64_t nb,
                    float* y, int64_t ldy, const NoContext& /*ctx*/) {
-    constexpr size_t kXBlock = sizeof(BlockQ8_0);
-    constexpr size_t kXQs = offsetof(BlockQ8_0, qs);
     __m256 facc[R][C];
+    [[maybe_unused]] float summs[R][C];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) facc[r][c] = _mm256_setzero_ps();
+      for (int c = 0; c < C; ++c) {
+        facc[r][c] = _mm256_setzero_ps();
+        summs[r][c] = 0.0f;
+      }
     }
     const WeightPrefetch<R, W::kBlock> prefetch(w, w_stride);
     for (int64_t b = 0; b < nb; ++b) {
       prefetch.at(b);
-      __m256i a[C], prep[C];
-      float ad[C];
-#pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) {
-        const uint8_t* xb =
-            x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock;
-        ad[c] = fp16_at(xb);
-        a[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + kXQs));
-        prep[c] = W::prepare(a[c]);
-      }
-#pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* wb =
-            w + static_cast<size_t>(r) * w_stride + static_cast<size_t>(b) * W::kBlock;
-        const float wd = fp16_at(wb);
-#pragma GCC unroll 16
-        for (int c = 0; c < C; ++c) {
-          const __m256i lanes = W::lanes(wb, a[c], prep[c]);
-          // d = d_w * d_a rounded once, as the reference; then one fused multiply-add per lane.
-          facc[r][c] =
-              _mm256_fmadd_ps(_mm256_set1_ps(wd * ad[c]), _mm256_cvtepi32_ps(lanes), facc[r][c]);
-        }
-      }
+      block<R, C>(w, w_stride, x, x_stride, b, facc, summs);
     }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 16
-      for (int c = 0; c < C; ++c) y[static_cast<int64_t>(c) * ldy + r] = hsum8(facc[r][c]);
+      for (int c = 0; c < C; ++c) {
+        float sum = hsum8(facc[r][c]);
+        if constexpr (H::kMin) sum += summs[r][c];
+        y[static_cast<int64_t>(c) * ldy + r] = sum;
+      }
+    }
+  }
+
+ private:
+  static const uint8_t* at(const uint8_t* base, size_t stride, int i, int64_t b, size_t bytes) {
+    return base + static_cast<size_t>(i) * stride + static_cast<size_t>(b) * bytes;
+  }
+
+  template <int R, int C>
+  [[gnu::always_inline]] static void block(const uint8_t* w, size_t w_stride, const uint8_t* x,
+                                           size_t x_stride, int64_t b, __m256 (&facc)[R][C],
+                                           float (&summs)[R][C]) {
+    __m256i a[C], prep[C];
+    float ad[C];
+    [[maybe_unused]] float as[C];
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+      const uint8_t* xb = at(x, x_stride, c, b, sizeof(A));
+      ad[c] = fp16_at(xb);
+      if constexpr (H::kMin) as[c] = fp16_at(xb + offsetof(A, s));
+      a[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + offsetof(A, qs)));
+      prep[c] = W::prepare(a[c]);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* wb = at(w, w_stride, r, b, W::kBlock);
+      const float wd = fp16_at(wb);
+#pragma GCC unroll 16
+      for (int c = 0; c < C; ++c) {
+        const __m256i lanes = W::lanes(wb, a[c], prep[c]);
+        // d = d_w * d_a rounded once, as the reference; then one fused
+        // multiply-add per lane.
+        facc[r][c] =
+            _mm256_fmadd_ps(_mm256_set1_ps(wd * ad[c]), _mm256_cvtepi32_ps(lanes), facc[r][c]);
+        if constexpr (H::kMin)
+          summs[r][c] = fma_ss(fp16_at(wb + W::kMinOffset), as[c], summs[r][c]);
+      }
     }
   }
 };

@@ -1,7 +1,7 @@
-// Q5_0 x Q8_0 matrix product with AVX2 (vpmaddubsw), bit-identical to the scalar reference
-// (quant::vec_dot_q5_0_q8_0).
+// Q5_0 x Q8_0 and Q5_1 x Q8_1 matrix products with AVX2 (vpmaddubsw), bit-identical to the
+// scalar reference (quant::vec_dot_q5_0_q8_0 and vec_dot_q5_1_q8_1).
 //
-// Theory of operation: kernels/x86/block32_formats.h gives the order; this file the byte dots.
+// Theory of operation: kernels/x86/block32_formats.h gives the orders; this file the byte dots.
 // vpmaddubsw multiplies the unsigned codes (at most 31) by the signed activations into int16
 // pairs (at most 2 x 31 x 128), and the pairs of k x a, computed the same way once per activation
 // block, are subtracted from them; vpmaddwd by 1 widens lane l's two pairs exactly.
