@@ -1,4 +1,4 @@
-// The Q5_0 and Q5_1 matrix products, written once over an ISA's byte-dot policy, as
+// The Q5_0, Q5_1 and MXFP4 matrix products, written once over an ISA's byte-dot policy, as
 // formats for kernels/x86/block_lanes.h (llama.cpp's 8-lane vec_dot order). Included only by
 // per-ISA kernel files, with policies from their anonymous namespace (see tile_driver.h).
 //
@@ -7,6 +7,8 @@
 //  - Q5_0: the 4-bit nibbles unpacked as in Q4_0 ([low | high] = elements 0..31) with bit e of qh
 //    ORed in as 16 (codes 0..31); lanes of (code - 16) * a.
 //  - Q5_1: the same codes, lanes of code * a; the minimum's term is LaneHooks' kMinOffset.
+//  - MXFP4: the codes looked up (vpshufb) in the E2M1 table plus 12 (0..24, all unsigned); lanes
+//    of (value + 12 - 12) * a. Its E8M0 scale and paired accumulators are LaneHooks' members.
 #pragma once
 
 #include <cstddef>
@@ -74,6 +76,27 @@ struct Q5_1Lanes : Tiles<D::kRowTile, D::kColTile, D::kGemvRows> {
   }
 };
 
+template <class D>
+struct Mxfp4Lanes : Tiles<D::kRowTile, D::kColTile, D::kGemvRows> {
+  static constexpr size_t kBlock = sizeof(BlockMxfp4);
+  static constexpr int kAccumulators = 2;
+  // 2^(e - 128) (E8M0 halved; e = 0 and 1 are subnormal).
+  static float scale(const uint8_t* block) {
+    const uint32_t e = block[offsetof(BlockMxfp4, e)];
+    const uint32_t bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
+    return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(static_cast<int>(bits))));
+  }
+  static __m256i prepare(__m256i a) { return D::bias(a, 12); }
+  static __m256i lanes(const uint8_t* block, __m256i a, __m256i bias) {
+    // The doubled E2M1 values plus 12, by code (8 is -0).
+    const __m256i values =
+        _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15,
+                         16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+    const __m256i u = _mm256_shuffle_epi8(values, nibbles(block + offsetof(BlockMxfp4, qs)));
+    return D::unsigned_lanes(u, a, bias);
+  }
+};
+
 // A MatmulFn over one tile provider.
 template <class P>
 void tiles_matmul(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
@@ -90,6 +113,8 @@ MatmulFn block32_matmul(TensorType type) {
       return tiles_matmul<BlockLanes<Q5_0Lanes<D>>>;
     case TensorType::Q5_1:
       return tiles_matmul<BlockLanes<Q5_1Lanes<D>>>;
+    case TensorType::MXFP4:
+      return tiles_matmul<BlockLanes<Mxfp4Lanes<D>>>;
     default:
       return nullptr;
   }

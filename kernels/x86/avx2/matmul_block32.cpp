@@ -1,5 +1,6 @@
-// Q5_0 x Q8_0 and Q5_1 x Q8_1 matrix products with AVX2 (vpmaddubsw), bit-identical to the
-// scalar reference (quant::vec_dot_q5_0_q8_0 and vec_dot_q5_1_q8_1).
+// Q5_0 x Q8_0, Q5_1 x Q8_1 and MXFP4 x Q8_0 matrix products with AVX2 (vpmaddubsw),
+// bit-identical to the scalar reference (quant::vec_dot_q5_0_q8_0, vec_dot_q5_1_q8_1 and
+// vec_dot_mxfp4_q8_0).
 //
 // Theory of operation: kernels/x86/block32_formats.h gives the orders; this file the byte dots.
 // vpmaddubsw multiplies the unsigned codes (at most 31) by the signed activations into int16
