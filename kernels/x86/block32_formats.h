@@ -172,14 +172,20 @@ struct Bfp8Tiles : TileShape<D::kRowTile, D::kColTile, D::kGemvRows, kQkBfp8> {
         row + static_cast<size_t>(b) * kBlock + offsetof(BlockBfp8, m)));
   }
 
-  // The exponents of blocks b..b + n - 1 in lanes 0..n - 1 (0 in the others).
+  // The exponents of blocks b..b + n - 1 in lanes 0..n - 1 (0 in the others): each lane gathers
+  // its block's first 4 bytes (exponent, then mantissas) and keeps the sign-extended first.
   static __m256i exponents(const uint8_t* row, int64_t b, int n) {
-    int32_t e[kGroup];
-#pragma GCC unroll 8
-    for (int j = 0; j < kGroup; ++j) {
-      e[j] = j < n ? static_cast<int8_t>(row[static_cast<size_t>(b + j) * kBlock]) : 0;
-    }
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e));
+    const __m256i offsets = _mm256_setr_epi32(0, 33, 66, 99, 132, 165, 198, 231);
+    static_assert(kBlock == 33);
+    const int* base = reinterpret_cast<const int*>(row + static_cast<size_t>(b) * kBlock);
+    const __m256i first4 = n == kGroup
+                               ? _mm256_i32gather_epi32(base, offsets, 1)
+                               : _mm256_mask_i32gather_epi32(
+                                     _mm256_setzero_si256(), base, offsets,
+                                     _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+                                     1);
+    return _mm256_srai_epi32(_mm256_slli_epi32(first4, 24), 24);
   }
 
   // Lane j: the sum of s[j]'s 8 lanes (exact integers, any order).
