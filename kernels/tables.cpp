@@ -1,6 +1,7 @@
 // The kernel tables: the scalar reference, then each ISA's table as a copy of the next-lower one
 // with the entries it implements overridden (a best-first chain: avx512 <- avx2 <- scalar). This
 // file is compiled without ISA flags; it only takes the addresses of the per-ISA kernels.
+#include <array>
 #include <cstdlib>
 #include <string>
 
@@ -50,6 +51,31 @@ constexpr bool kHaveAvx512 = false;
 
 void set_matmul(KernelTable& t, TensorType type, const MatmulKernel& k) {
   t.matmul[type_slot(type_traits(type))] = k;
+}
+
+// The 32-weight block types of x86/*/matmul_block32.cpp on one x86 ISA: fn(type) for each type
+// it has a kernel for (nullptr for the others), "matmul_<w>_<vec_dot_type>__<isa>", with the given
+// tiles.
+[[maybe_unused]] void set_block32_matmuls(KernelTable& t, MatmulFn (*fn)(TensorType), int row_tile,
+                                          int col_tile, int gemv_row_tile) {
+  constexpr TensorType kTypes[] = {TensorType::Q5_0, TensorType::Q5_1, TensorType::MXFP4,
+                                   TensorType::BFP8};
+  // Names live as long as the tables; each ISA's table is built once and writes only its row.
+  static std::array<std::array<std::string, std::size(kTypes)>, 4> names;
+  for (size_t i = 0; i < std::size(kTypes); ++i) {
+    if (fn(kTypes[i]) == nullptr) continue;
+    const TypeTraits& w = type_traits(kTypes[i]);
+    std::string& name = names[static_cast<size_t>(t.isa)][i];
+    name = "matmul_";
+    name.append(w.name).append("_").append(type_traits(w.vec_dot_type).name);
+    name.append("__").append(t.name);
+    set_matmul(t, kTypes[i],
+               {.name = name,
+                .fn = fn(kTypes[i]),
+                .row_tile = row_tile,
+                .col_tile = col_tile,
+                .gemv_row_tile = gemv_row_tile});
+  }
 }
 
 // A kernel that lost the measurement for the main entry, kept built, tested and benchmarked
@@ -235,6 +261,8 @@ KernelTable make_avx2(const KernelTable& lower) {
               .row_tile = avx2::kKQuantRowTile,
               .col_tile = avx2::kKQuantColTile,
               .gemv_row_tile = avx2::kKQuantGemvRows});
+  set_block32_matmuls(t, avx2::block32_matmul, avx2::kQ8RowTile, avx2::kQ8ColTile,
+                      avx2::kQ8GemvRows);
   return t;
 }
 #endif
@@ -340,6 +368,8 @@ KernelTable make_avx512(const KernelTable& lower) {
               .row_tile = avx512::kKQuantRowTile,
               .col_tile = avx512::kKQuantColTile,
               .gemv_row_tile = avx512::kKQuantGemvRows});
+  set_block32_matmuls(t, avx512::block32_matmul, avx512::kQ8RowTile, avx512::kQ8ColTile,
+                      avx512::kQ8GemvRows);
   return t;
 }
 #endif

@@ -21,6 +21,7 @@
 #include "quant/formats.h"
 #include "quant/fp16.h"
 #include "quant/kquants.h"
+#include "quant/q5.h"
 #include "quant/types.h"
 
 namespace {
@@ -127,6 +128,22 @@ void fill_raw_floats(TensorType type, std::byte* row, int64_t k, std::mt19937_64
   }
 }
 
+// Raw MXFP4 or BFP8 blocks: any code or mantissa (BFP8's -128 included), and a power-of-two
+// exponent byte (its first) from 2^-128 to 2^16, so that sums stay finite: with BFP8 activations'
+// exponents (about -8 for unit values) the scaled dots reach f32 subnormals and underflow.
+bool fill_raw_exponent_blocks(const TypeTraits& t, std::byte* row, int64_t k,
+                              std::mt19937_64& rng) {
+  const size_t bytes = tern::row_bytes(t, k);
+  for (size_t i = 0; i < bytes; ++i) row[i] = static_cast<std::byte>(rng() & 0xff);
+  for (size_t b = 0; b < bytes / t.block_bytes; ++b) {
+    const int e = static_cast<int>(rng() % 145) - 128;  // 2^e
+    // MXFP4 stores e + 128 (its values are doubled); BFP8 stores e.
+    const int stored = t.type == TensorType::MXFP4 ? e + 128 : e;
+    row[b * t.block_bytes] = static_cast<std::byte>(static_cast<uint8_t>(stored));
+  }
+  return true;
+}
+
 // Raw bytes for the types whose every byte pattern is a valid block once the scale is finite
 // (and raw float bits): returns false for other types (the mode is then skipped).
 bool fill_raw_weights(const TypeTraits& t, std::byte* row, int64_t k, std::mt19937_64& rng) {
@@ -151,10 +168,17 @@ bool fill_raw_weights(const TypeTraits& t, std::byte* row, int64_t k, std::mt199
     d_offset = offsetof(tern::BlockQ4_K, d);  // any code, 6-bit scale and min
   else if (t.type == TensorType::Q5_K)
     d_offset = offsetof(tern::BlockQ5_K, d);
+  else if (t.type == TensorType::Q5_0)
+    d_offset = offsetof(tern::BlockQ5_0, d);  // any code, every qh bit
+  else if (t.type == TensorType::Q5_1)
+    d_offset = offsetof(tern::BlockQ5_1, d);
+  else if (t.type == TensorType::MXFP4 || t.type == TensorType::BFP8)
+    return fill_raw_exponent_blocks(t, row, k, rng);
   else
     return false;
-  // Q4_K and Q5_K carry a second scale (the mins'), right after d.
-  const bool has_dmin = t.type == TensorType::Q4_K || t.type == TensorType::Q5_K;
+  // Q4_K and Q5_K carry a second scale (the mins'), Q5_1 its minimum, right after d.
+  const bool has_dmin =
+      t.type == TensorType::Q4_K || t.type == TensorType::Q5_K || t.type == TensorType::Q5_1;
   const size_t bytes = tern::row_bytes(t, k);
   for (size_t i = 0; i < bytes; ++i) row[i] = static_cast<std::byte>(rng() & 0xff);
   std::uniform_real_distribution<float> scale(-2.0f, 2.0f);
@@ -171,20 +195,36 @@ bool fill_raw_weights(const TypeTraits& t, std::byte* row, int64_t k, std::mt199
 
 bool fill_raw_activations(const TypeTraits& at, XMode mode, std::byte* row, int64_t k,
                           std::mt19937_64& rng) {
-  if (at.type == TensorType::Q8_0) {
-    // Q8_0's from_float rounds to -127..127 (never -128, which the AVX2 sign trick relies on):
-    // the extremes are +-127 here.
-    if (mode == XMode::kRawBsums) return false;
-    auto* blocks = reinterpret_cast<tern::BlockQ8_0*>(row);
+  if (at.type == TensorType::Q8_0 || at.type == TensorType::Q8_1 || at.type == TensorType::BFP8) {
+    // Their from_float rounds to -127..127 (never -128, which the AVX2 sign trick relies on): the
+    // extremes are +-127 here. The header: Q8_0 and Q8_1 an fp16 d, then Q8_1 its s = d * sum
+    // (random for kRawBsums: the reference takes it as given); BFP8 an exponent byte.
+    if (mode == XMode::kRawBsums && at.type != TensorType::Q8_1) return false;
     std::uniform_real_distribution<float> scale(-0.1f, 0.1f);
-    for (int64_t b = 0; b < k / tern::kQk8_0; ++b) {
-      blocks[b].d = tern::fp32_to_fp16(scale(rng));
-      for (int8_t& q : blocks[b].qs) {
+    for (int64_t b = 0; b < k / at.block_elems; ++b) {
+      std::byte* block = row + static_cast<size_t>(b) * at.block_bytes;
+      const size_t qs_offset = at.block_bytes - 32;
+      int sum = 0;
+      for (size_t j = 0; j < 32; ++j) {
         int v = static_cast<int>(rng() % 255) - 127;
         if (mode == XMode::kMin) v = -127;
         if (mode == XMode::kMax) v = 127;
         if (mode == XMode::kExtremes) v = (rng() & 1) != 0 ? 127 : -127;
-        q = static_cast<int8_t>(v);
+        block[qs_offset + j] = static_cast<std::byte>(static_cast<int8_t>(v));
+        sum += v;
+      }
+      if (at.type == TensorType::BFP8) {
+        block[0] = static_cast<std::byte>(static_cast<int8_t>(static_cast<int>(rng() % 40) - 30));
+        continue;
+      }
+      const float d = scale(rng);
+      const uint16_t dh = tern::fp32_to_fp16(d);
+      std::memcpy(block, &dh, sizeof dh);
+      if (at.type == TensorType::Q8_1) {
+        const uint16_t sh = tern::fp32_to_fp16(
+            mode == XMode::kRawBsums ? scale(rng) * 100.0f
+                                     : tern::fp16_to_fp32(dh) * static_cast<float>(sum));
+        std::memcpy(block + sizeof dh, &sh, sizeof sh);
       }
     }
     return true;

@@ -107,4 +107,8 @@ void matmul_q6_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_str
                       const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
                       int64_t ldy, int64_t r0, int64_t r1);
 
+// "matmul_<w>_<vec_dot_type>__avx512" for the 32-weight block types of matmul_block32.cpp (with
+// the Q8_0 kernels' tiles): the kernel for weights of that type, nullptr for other types.
+MatmulFn block32_matmul(TensorType type);
+
 }  // namespace tern::kernels::avx512
