@@ -131,6 +131,24 @@ KernelTable make_neon(const KernelTable& lower) {
               .row_tile = neon::kQ4RowTile,
               .col_tile = neon::kQ4ColTile,
               .gemv_row_tile = neon::kQ4GemvRows});
+  set_matmul(t, TensorType::Q4_K,
+             {.name = dot ? "matmul_q4_K_q8_K__neon_dotprod" : "matmul_q4_K_q8_K__neon",
+              .fn = dot ? neon::matmul_q4_K_q8_K_dotprod : neon::matmul_q4_K_q8_K,
+              .row_tile = neon::kKQuantRowTile,
+              .col_tile = neon::kKQuantColTile,
+              .gemv_row_tile = neon::kKQuantGemvRows});
+  set_matmul(t, TensorType::Q5_K,
+             {.name = dot ? "matmul_q5_K_q8_K__neon_dotprod" : "matmul_q5_K_q8_K__neon",
+              .fn = dot ? neon::matmul_q5_K_q8_K_dotprod : neon::matmul_q5_K_q8_K,
+              .row_tile = neon::kKQuantRowTile,
+              .col_tile = neon::kKQuantColTile,
+              .gemv_row_tile = neon::kKQuantGemvRows});
+  set_matmul(t, TensorType::Q6_K,
+             {.name = dot ? "matmul_q6_K_q8_K__neon_dotprod" : "matmul_q6_K_q8_K__neon",
+              .fn = dot ? neon::matmul_q6_K_q8_K_dotprod : neon::matmul_q6_K_q8_K,
+              .row_tile = neon::kKQuantRowTile,
+              .col_tile = neon::kKQuantColTile,
+              .gemv_row_tile = neon::kKQuantGemvRows});
   t.silu_mul = neon::silu_mul;
   t.layer_norm = neon::layer_norm;
   t.add_layer_norm = neon::add_layer_norm;
