@@ -149,6 +149,24 @@ KernelTable make_neon(const KernelTable& lower) {
               .row_tile = neon::kKQuantRowTile,
               .col_tile = neon::kKQuantColTile,
               .gemv_row_tile = neon::kKQuantGemvRows});
+  set_matmul(t, TensorType::F32,
+             {.name = dot ? "matmul_f32_f32__neon_dotprod" : "matmul_f32_f32__neon",
+              .fn = dot ? neon::matmul_f32_f32_dotprod : neon::matmul_f32_f32,
+              .row_tile = neon::kFloatRowTile,
+              .col_tile = neon::kFloatColTile,
+              .gemv_row_tile = neon::kFloatGemvRows});
+  set_matmul(t, TensorType::F16,
+             {.name = dot ? "matmul_f16_f16__neon_dotprod" : "matmul_f16_f16__neon",
+              .fn = dot ? neon::matmul_f16_f16_dotprod : neon::matmul_f16_f16,
+              .row_tile = neon::kFloatRowTile,
+              .col_tile = neon::kFloatColTile,
+              .gemv_row_tile = neon::kFloatGemvRows});
+  set_matmul(t, TensorType::BF16,
+             {.name = dot ? "matmul_bf16_bf16__neon_dotprod" : "matmul_bf16_bf16__neon",
+              .fn = dot ? neon::matmul_bf16_bf16_dotprod : neon::matmul_bf16_bf16,
+              .row_tile = neon::kFloatRowTile,
+              .col_tile = neon::kFloatColTile,
+              .gemv_row_tile = neon::kFloatGemvRows});
   t.silu_mul = neon::silu_mul;
   t.layer_norm = neon::layer_norm;
   t.add_layer_norm = neon::add_layer_norm;

@@ -73,6 +73,32 @@ void matmul_q6_K_q8_K_dotprod(const TypeTraits& w_type, const std::byte* w, size
                               int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
                               int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
+// F32, F16 and BF16 in llama.cpp's vec_dot and tinyBLAS orders (matmul_float.cpp):
+// "matmul_f32_f32__neon" and so on. A vec_dot row keeps 16 float32x4 accumulators (F32, F16),
+// so it runs one row per step.
+inline constexpr int kFloatRowTile = 2;
+inline constexpr int kFloatColTile = 2;
+inline constexpr int kFloatGemvRows = 1;
+
+void matmul_f32_f32(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                    const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                    int64_t ldy, int64_t r0, int64_t r1);
+void matmul_f32_f32_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                            int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                            int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_f16_f16(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                    const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                    int64_t ldy, int64_t r0, int64_t r1);
+void matmul_f16_f16_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                            int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                            int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_bf16_bf16(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_bf16_bf16_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
 // silu_mul (kernels/arm/neon/silu_mul.cpp): ggml_v_expf four lanes at a time.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
