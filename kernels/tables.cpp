@@ -167,6 +167,24 @@ KernelTable make_neon(const KernelTable& lower) {
               .row_tile = neon::kFloatRowTile,
               .col_tile = neon::kFloatColTile,
               .gemv_row_tile = neon::kFloatGemvRows});
+  set_matmul(t, TensorType::Q5_0,
+             {.name = dot ? "matmul_q5_0_q8_0__neon_dotprod" : "matmul_q5_0_q8_0__neon",
+              .fn = dot ? neon::matmul_q5_0_q8_0_dotprod : neon::matmul_q5_0_q8_0,
+              .row_tile = neon::kQ5RowTile,
+              .col_tile = neon::kQ5ColTile,
+              .gemv_row_tile = neon::kQ5GemvRows});
+  set_matmul(t, TensorType::Q5_1,
+             {.name = dot ? "matmul_q5_1_q8_1__neon_dotprod" : "matmul_q5_1_q8_1__neon",
+              .fn = dot ? neon::matmul_q5_1_q8_1_dotprod : neon::matmul_q5_1_q8_1,
+              .row_tile = neon::kQ5RowTile,
+              .col_tile = neon::kQ5ColTile,
+              .gemv_row_tile = neon::kQ5GemvRows});
+  set_matmul(t, TensorType::MXFP4,
+             {.name = dot ? "matmul_mxfp4_q8_0__neon_dotprod" : "matmul_mxfp4_q8_0__neon",
+              .fn = dot ? neon::matmul_mxfp4_q8_0_dotprod : neon::matmul_mxfp4_q8_0,
+              .row_tile = neon::kMxfp4RowTile,
+              .col_tile = neon::kMxfp4ColTile,
+              .gemv_row_tile = neon::kMxfp4GemvRows});
   t.silu_mul = neon::silu_mul;
   t.layer_norm = neon::layer_norm;
   t.add_layer_norm = neon::add_layer_norm;

@@ -99,6 +99,33 @@ void matmul_bf16_bf16_dotprod(const TypeTraits& w_type, const std::byte* w, size
                               int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
                               int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
+// Q5_0 x Q8_0, Q5_1 x Q8_1 (matmul_q5.cpp) and MXFP4 x Q8_0 (matmul_mxfp4.cpp): block32.h's tile.
+inline constexpr int kQ5RowTile = 2;
+inline constexpr int kQ5ColTile = 2;
+inline constexpr int kQ5GemvRows = 4;
+inline constexpr int kMxfp4RowTile = 2;
+inline constexpr int kMxfp4ColTile = 2;
+inline constexpr int kMxfp4GemvRows = 4;
+
+void matmul_q5_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q5_0_q8_0_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q5_1_q8_1(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q5_1_q8_1_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_mxfp4_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                       int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
+                       float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_mxfp4_q8_0_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                               int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                               int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
 // silu_mul (kernels/arm/neon/silu_mul.cpp): ggml_v_expf four lanes at a time.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
