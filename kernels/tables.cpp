@@ -185,6 +185,12 @@ KernelTable make_neon(const KernelTable& lower) {
               .row_tile = neon::kMxfp4RowTile,
               .col_tile = neon::kMxfp4ColTile,
               .gemv_row_tile = neon::kMxfp4GemvRows});
+  set_matmul(t, TensorType::BFP8,
+             {.name = dot ? "matmul_bfp8_bfp8__neon_dotprod" : "matmul_bfp8_bfp8__neon",
+              .fn = dot ? neon::matmul_bfp8_bfp8_dotprod : neon::matmul_bfp8_bfp8,
+              .row_tile = neon::kBfp8RowTile,
+              .col_tile = neon::kBfp8ColTile,
+              .gemv_row_tile = neon::kBfp8GemvRows});
   t.silu_mul = neon::silu_mul;
   t.layer_norm = neon::layer_norm;
   t.add_layer_norm = neon::add_layer_norm;

@@ -7,6 +7,7 @@
 
 #define TERN_NEON_NAME(name) name##_dotprod
 
+#include "kernels/arm/neon/matmul_bfp8.cpp"
 #include "kernels/arm/neon/matmul_float.cpp"
 #include "kernels/arm/neon/matmul_kquants.cpp"
 #include "kernels/arm/neon/matmul_mxfp4.cpp"

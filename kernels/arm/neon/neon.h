@@ -126,6 +126,18 @@ void matmul_mxfp4_q8_0_dotprod(const TypeTraits& w_type, const std::byte* w, siz
                                int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
                                int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
+// BFP8 x BFP8 (matmul_bfp8.cpp).
+inline constexpr int kBfp8RowTile = 2;
+inline constexpr int kBfp8ColTile = 2;
+inline constexpr int kBfp8GemvRows = 4;
+
+void matmul_bfp8_bfp8(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_bfp8_bfp8_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
 // silu_mul (kernels/arm/neon/silu_mul.cpp): ggml_v_expf four lanes at a time.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
