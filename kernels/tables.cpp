@@ -157,6 +157,66 @@ KernelTable make_neon(const KernelTable& lower) {
               .row_tile = neon::kQ4RowTile,
               .col_tile = neon::kQ4ColTile,
               .gemv_row_tile = neon::kQ4GemvRows});
+  set_matmul(t, TensorType::Q4_K,
+             {.name = dot ? "matmul_q4_K_q8_K__neon_dotprod" : "matmul_q4_K_q8_K__neon",
+              .fn = dot ? neon::matmul_q4_K_q8_K_dotprod : neon::matmul_q4_K_q8_K,
+              .row_tile = neon::kKQuantRowTile,
+              .col_tile = neon::kKQuantColTile,
+              .gemv_row_tile = neon::kKQuantGemvRows});
+  set_matmul(t, TensorType::Q5_K,
+             {.name = dot ? "matmul_q5_K_q8_K__neon_dotprod" : "matmul_q5_K_q8_K__neon",
+              .fn = dot ? neon::matmul_q5_K_q8_K_dotprod : neon::matmul_q5_K_q8_K,
+              .row_tile = neon::kKQuantRowTile,
+              .col_tile = neon::kKQuantColTile,
+              .gemv_row_tile = neon::kKQuantGemvRows});
+  set_matmul(t, TensorType::Q6_K,
+             {.name = dot ? "matmul_q6_K_q8_K__neon_dotprod" : "matmul_q6_K_q8_K__neon",
+              .fn = dot ? neon::matmul_q6_K_q8_K_dotprod : neon::matmul_q6_K_q8_K,
+              .row_tile = neon::kKQuantRowTile,
+              .col_tile = neon::kKQuantColTile,
+              .gemv_row_tile = neon::kKQuantGemvRows});
+  set_matmul(t, TensorType::F32,
+             {.name = dot ? "matmul_f32_f32__neon_dotprod" : "matmul_f32_f32__neon",
+              .fn = dot ? neon::matmul_f32_f32_dotprod : neon::matmul_f32_f32,
+              .row_tile = neon::kFloatRowTile,
+              .col_tile = neon::kFloatColTile,
+              .gemv_row_tile = neon::kFloatGemvRows});
+  set_matmul(t, TensorType::F16,
+             {.name = dot ? "matmul_f16_f16__neon_dotprod" : "matmul_f16_f16__neon",
+              .fn = dot ? neon::matmul_f16_f16_dotprod : neon::matmul_f16_f16,
+              .row_tile = neon::kFloatRowTile,
+              .col_tile = neon::kFloatColTile,
+              .gemv_row_tile = neon::kFloatGemvRows});
+  set_matmul(t, TensorType::BF16,
+             {.name = dot ? "matmul_bf16_bf16__neon_dotprod" : "matmul_bf16_bf16__neon",
+              .fn = dot ? neon::matmul_bf16_bf16_dotprod : neon::matmul_bf16_bf16,
+              .row_tile = neon::kFloatRowTile,
+              .col_tile = neon::kFloatColTile,
+              .gemv_row_tile = neon::kFloatGemvRows});
+  set_matmul(t, TensorType::Q5_0,
+             {.name = dot ? "matmul_q5_0_q8_0__neon_dotprod" : "matmul_q5_0_q8_0__neon",
+              .fn = dot ? neon::matmul_q5_0_q8_0_dotprod : neon::matmul_q5_0_q8_0,
+              .row_tile = neon::kQ5RowTile,
+              .col_tile = neon::kQ5ColTile,
+              .gemv_row_tile = neon::kQ5GemvRows});
+  set_matmul(t, TensorType::Q5_1,
+             {.name = dot ? "matmul_q5_1_q8_1__neon_dotprod" : "matmul_q5_1_q8_1__neon",
+              .fn = dot ? neon::matmul_q5_1_q8_1_dotprod : neon::matmul_q5_1_q8_1,
+              .row_tile = neon::kQ5RowTile,
+              .col_tile = neon::kQ5ColTile,
+              .gemv_row_tile = neon::kQ5GemvRows});
+  set_matmul(t, TensorType::MXFP4,
+             {.name = dot ? "matmul_mxfp4_q8_0__neon_dotprod" : "matmul_mxfp4_q8_0__neon",
+              .fn = dot ? neon::matmul_mxfp4_q8_0_dotprod : neon::matmul_mxfp4_q8_0,
+              .row_tile = neon::kMxfp4RowTile,
+              .col_tile = neon::kMxfp4ColTile,
+              .gemv_row_tile = neon::kMxfp4GemvRows});
+  set_matmul(t, TensorType::BFP8,
+             {.name = dot ? "matmul_bfp8_bfp8__neon_dotprod" : "matmul_bfp8_bfp8__neon",
+              .fn = dot ? neon::matmul_bfp8_bfp8_dotprod : neon::matmul_bfp8_bfp8,
+              .row_tile = neon::kBfp8RowTile,
+              .col_tile = neon::kBfp8ColTile,
+              .gemv_row_tile = neon::kBfp8GemvRows});
   t.silu_mul = neon::silu_mul;
   t.layer_norm = neon::layer_norm;
   t.add_layer_norm = neon::add_layer_norm;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/float_tails.h"
 #include "kernels/x86/intrinsics.h"
 #include "kernels/x86/tile_driver.h"
 
@@ -56,18 +57,10 @@ struct FmaElems {
   }
 };
 
-// ggml_vec_dot_f32's leftovers in f32: groups of 16 and one of 8 as rounded products, the rest
-// fused (GCC's vectorised loop and scalar epilogue).
+// ggml_vec_dot_f32's leftovers (kernels/float_tails.h).
 struct F32Tail {
   static float tail(float sum, const float* w, const float* x, int64_t np, int64_t n) {
-    const int64_t left = n - np;
-    const int64_t rounded_end = np + left / 16 * 16 + (left % 16 >= 8 ? 8 : 0);
-    int64_t i = np;
-    for (; i < rounded_end; ++i) sum += w[i] * x[i];
-    for (; i < n; ++i) {
-      sum = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(w[i]), _mm_set_ss(x[i]), _mm_set_ss(sum)));
-    }
-    return sum;
+    return f32_dot_tail(sum, w, x, np, n);
   }
 };
 
@@ -82,13 +75,6 @@ struct F16Tail {
 
 using F32Elems = FmaElems<float, F32Tail>;
 using F16Elems = FmaElems<uint16_t, F16Tail>;
-
-inline float bf16_at(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
 
 // BF16 (BF16 activations): one _mm512_dpbf16_ps per 32 elements, lane l adding the product of
 // elements 2l + 1 and then of 2l, each an FMA with subnormal inputs and results flushed to zero.

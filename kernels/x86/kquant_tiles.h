@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/kquant_scales.h"
 #include "kernels/x86/intrinsics.h"
 #include "kernels/x86/tile_driver.h"
 #include "quant/blocks.h"
@@ -51,15 +52,9 @@ namespace {
 // The 8 six-bit scales and 8 six-bit mins of a Q4_K / Q5_K block as int16: scales in the low
 // 128 bits, mins in the high 128 bits (layout in quant/kquants.h, above kKScaleBytes).
 inline __m256i k4_scales_mins(const uint8_t* packed) {
-  uint32_t u[3];
-  std::memcpy(u, packed, sizeof u);
-  const uint32_t low6 = 0x3f3f3f3fu, low4 = 0x0f0f0f0fu, top2 = 0x03030303u;
-  const uint32_t sc_lo = u[0] & low6;
-  const uint32_t m_lo = u[1] & low6;
-  const uint32_t sc_hi = (u[2] & low4) | (((u[0] >> 6) & top2) << 4);
-  const uint32_t m_hi = ((u[2] >> 4) & low4) | (((u[1] >> 6) & top2) << 4);
-  return _mm256_cvtepu8_epi16(_mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi),
-                                             static_cast<int>(m_lo), static_cast<int>(m_hi)));
+  const K4ScaleWords w = k4_scale_words(packed);
+  return _mm256_cvtepu8_epi16(_mm_setr_epi32(static_cast<int>(w.sc_lo), static_cast<int>(w.sc_hi),
+                                             static_cast<int>(w.m_lo), static_cast<int>(w.m_hi)));
 }
 
 // bsums of a Q8_K block as the two operands of the mins' multiply-adds: int32 lane p of `even`

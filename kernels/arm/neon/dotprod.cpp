@@ -7,6 +7,11 @@
 
 #define TERN_NEON_NAME(name) name##_dotprod
 
+#include "kernels/arm/neon/matmul_bfp8.cpp"
+#include "kernels/arm/neon/matmul_float.cpp"
+#include "kernels/arm/neon/matmul_kquants.cpp"
+#include "kernels/arm/neon/matmul_mxfp4.cpp"
 #include "kernels/arm/neon/matmul_q4_0.cpp"
+#include "kernels/arm/neon/matmul_q5.cpp"
 #include "kernels/arm/neon/matmul_q8_0.cpp"
 #include "kernels/arm/neon/matmul_tq2_0.cpp"

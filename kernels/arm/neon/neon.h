@@ -49,6 +49,95 @@ void matmul_q4_0_q8_0_dotprod(const TypeTraits& w_type, const std::byte* w, size
                               int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
                               int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
+// Q4_K, Q5_K and Q6_K x Q8_K (matmul_kquants.cpp): "matmul_q4_K_q8_K__neon" and so on.
+inline constexpr int kKQuantRowTile = 2;
+inline constexpr int kKQuantColTile = 2;
+inline constexpr int kKQuantGemvRows = 4;
+
+void matmul_q4_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q4_K_q8_K_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q5_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q5_K_q8_K_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q6_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q6_K_q8_K_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// F32, F16 and BF16 in llama.cpp's vec_dot and tinyBLAS orders (matmul_float.cpp):
+// "matmul_f32_f32__neon" and so on. A vec_dot row keeps 16 float32x4 accumulators (F32, F16),
+// so it runs one row per step.
+inline constexpr int kFloatRowTile = 2;
+inline constexpr int kFloatColTile = 2;
+inline constexpr int kFloatGemvRows = 1;
+
+void matmul_f32_f32(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                    const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                    int64_t ldy, int64_t r0, int64_t r1);
+void matmul_f32_f32_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                            int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                            int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_f16_f16(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                    const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                    int64_t ldy, int64_t r0, int64_t r1);
+void matmul_f16_f16_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                            int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                            int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_bf16_bf16(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_bf16_bf16_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// Q5_0 x Q8_0, Q5_1 x Q8_1 (matmul_q5.cpp) and MXFP4 x Q8_0 (matmul_mxfp4.cpp): block32.h's tile.
+inline constexpr int kQ5RowTile = 2;
+inline constexpr int kQ5ColTile = 2;
+inline constexpr int kQ5GemvRows = 4;
+inline constexpr int kMxfp4RowTile = 2;
+inline constexpr int kMxfp4ColTile = 2;
+inline constexpr int kMxfp4GemvRows = 4;
+
+void matmul_q5_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q5_0_q8_0_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q5_1_q8_1(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_q5_1_q8_1_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_mxfp4_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                       int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
+                       float* y, int64_t ldy, int64_t r0, int64_t r1);
+void matmul_mxfp4_q8_0_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                               int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                               int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// BFP8 x BFP8 (matmul_bfp8.cpp).
+inline constexpr int kBfp8RowTile = 2;
+inline constexpr int kBfp8ColTile = 2;
+inline constexpr int kBfp8GemvRows = 4;
+
+void matmul_bfp8_bfp8(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
+                      const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
+                      int64_t ldy, int64_t r0, int64_t r1);
+void matmul_bfp8_bfp8_dotprod(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                              int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                              int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
 // silu_mul (kernels/arm/neon/silu_mul.cpp): ggml_v_expf four lanes at a time.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
