@@ -142,6 +142,7 @@ KernelTable make_neon(const KernelTable& lower) {
   t.softmax = neon::softmax;
   t.attention = neon::attention;
   t.fp32_to_fp16_row = neon::fp32_to_fp16_row;
+  t.from_float[type_slot(type_traits(TensorType::Q8_K))] = neon::quantize_row_q8_K;
   return t;
 }
 #endif

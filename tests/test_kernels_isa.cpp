@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -551,9 +552,11 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
           "[kernels][isa][q8_K]") {
   // Blocks of normal values at several scales, of integers and half-integers (exact ties after
   // the scaling when the largest is 127 or 63.5), a largest magnitude held by both signs, all
-  // zeros, and the special values (NaN is never the largest; inf makes the scale 0; a subnormal
-  // largest overflows it).
-  const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 3e38f, -3e38f};
+  // zeros, and the special values (NaN, quiet or signalling, is never the largest; inf makes the
+  // scale 0; a subnormal largest overflows it).
+  const float specials[] = {
+      0.0f,   -0.0f,   INFINITY, -INFINITY, NAN,
+      1e-40f, -1e-40f, 3e38f,    -3e38f,    std::numeric_limits<float>::signaling_NaN()};
   for (const KernelTable* table : fast_tables()) {
     const TypeTraits& q8_k = tern::type_traits(TensorType::Q8_K);
     const auto fast = table->from_float_for(q8_k);
@@ -561,7 +564,7 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
     std::mt19937_64 rng(13);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     int n_cases = 0;
-    for (int mode = 0; mode < 9; ++mode) {
+    for (int mode = 0; mode < 10; ++mode) {
       for (const int64_t blocks : {1, 2, 3, 6}) {
         const int64_t n = blocks * tern::kQkK;
         std::vector<float> x(static_cast<size_t>(n));
@@ -592,8 +595,15 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
             case 7:
               x[i] = i % 3 == 0 ? specials[(i / 3) % std::size(specials)] : r;
               break;
-            default:
+            case 8:
               x[i] = i % 5 == 0 ? specials[(i / 5 + i / 256) % std::size(specials)] : 1e-42f;
+              break;
+            default:
+              // The largest, then a signalling NaN in the same lane of every vector width: a
+              // lane maximum that let the NaN through would lose the largest.
+              x[i] = i % 256 == 0    ? -30.0f
+                     : i % 256 == 16 ? std::numeric_limits<float>::signaling_NaN()
+                                     : r;
           }
         }
         std::vector<std::byte> want(tern::row_bytes(tern::type_traits(TensorType::Q8_K), n));
@@ -606,7 +616,7 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
         ++n_cases;
       }
     }
-    CHECK(n_cases == 36);
+    CHECK(n_cases == 40);
   }
 }
 

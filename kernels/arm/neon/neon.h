@@ -74,4 +74,7 @@ void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uin
 // The KV cache store (convert.cpp): Fp32ToFp16RowFn.
 void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
 
+// Activation rows to Q8_K (quantize_q8_k.cpp): the from_float of TQ2_0, TQ1_0 and the K-quants.
+void quantize_row_q8_K(const float* src, void* dst, int64_t n);
+
 }  // namespace tern::kernels::neon
