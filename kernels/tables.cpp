@@ -223,6 +223,12 @@ KernelTable make_neon(const KernelTable& lower) {
   t.gelu = neon::gelu;
   t.relu_sqr = neon::relu_sqr;
   t.layer_norm_gelu_add = neon::layer_norm_gelu_add;
+  t.rms_norm = neon::rms_norm;
+  t.rope = neon::rope;
+  t.softmax = neon::softmax;
+  t.attention = neon::attention;
+  t.fp32_to_fp16_row = neon::fp32_to_fp16_row;
+  t.from_float[type_slot(type_traits(TensorType::Q8_K))] = neon::quantize_row_q8_K;
   return t;
 }
 #endif

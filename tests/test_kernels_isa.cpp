@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -605,9 +606,11 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
           "[kernels][isa][q8_K]") {
   // Blocks of normal values at several scales, of integers and half-integers (exact ties after
   // the scaling when the largest is 127 or 63.5), a largest magnitude held by both signs, all
-  // zeros, and the special values (NaN is never the largest; inf makes the scale 0; a subnormal
-  // largest overflows it).
-  const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 3e38f, -3e38f};
+  // zeros, and the special values (NaN, quiet or signalling, is never the largest; inf makes the
+  // scale 0; a subnormal largest overflows it).
+  const float specials[] = {
+      0.0f,   -0.0f,   INFINITY, -INFINITY, NAN,
+      1e-40f, -1e-40f, 3e38f,    -3e38f,    std::numeric_limits<float>::signaling_NaN()};
   for (const KernelTable* table : fast_tables()) {
     const TypeTraits& q8_k = tern::type_traits(TensorType::Q8_K);
     const auto fast = table->from_float_for(q8_k);
@@ -615,7 +618,7 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
     std::mt19937_64 rng(13);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     int n_cases = 0;
-    for (int mode = 0; mode < 9; ++mode) {
+    for (int mode = 0; mode < 10; ++mode) {
       for (const int64_t blocks : {1, 2, 3, 6}) {
         const int64_t n = blocks * tern::kQkK;
         std::vector<float> x(static_cast<size_t>(n));
@@ -646,8 +649,15 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
             case 7:
               x[i] = i % 3 == 0 ? specials[(i / 3) % std::size(specials)] : r;
               break;
-            default:
+            case 8:
               x[i] = i % 5 == 0 ? specials[(i / 5 + i / 256) % std::size(specials)] : 1e-42f;
+              break;
+            default:
+              // The largest, then a signalling NaN in the same lane of every vector width: a
+              // lane maximum that let the NaN through would lose the largest.
+              x[i] = i % 256 == 0    ? -30.0f
+                     : i % 256 == 16 ? std::numeric_limits<float>::signaling_NaN()
+                                     : r;
           }
         }
         std::vector<std::byte> want(tern::row_bytes(tern::type_traits(TensorType::Q8_K), n));
@@ -660,7 +670,7 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
         ++n_cases;
       }
     }
-    CHECK(n_cases == 36);
+    CHECK(n_cases == 40);
   }
 }
 
@@ -711,7 +721,8 @@ std::string describe(std::initializer_list<std::pair<const char*, double>> field
   return s.str();
 }
 
-constexpr int64_t kRowLengths[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1541};
+constexpr int64_t kRowLengths[] = {1,  2,  3,  4,  5,  7,  8,  9,   15,  16,
+                                   17, 31, 32, 33, 63, 64, 65, 100, 1541};
 constexpr float kSpreads[] = {1.0f, 30.0f, 1e4f, 1e-20f};
 
 }  // namespace
@@ -901,8 +912,9 @@ TEST_CASE("every ISA's attention gives the scalar reference's bits", "[kernels][
   for (const KernelTable* table : fast_tables()) {
     std::mt19937_64 rng(44);
     int n_cases = 0;
-    // Head sizes below, at and between the 16/64-element vector parts (odd pair counts: 18, 22).
-    for (const int64_t hd : {12, 18, 22, 44, 64, 80, 96, 128}) {
+    // Head sizes below, at and between the 16/64-element vector parts (odd pair counts: 18, 22),
+    // and odd ones (tails in every vector width: 4, 8, 16 lanes).
+    for (const int64_t hd : {12, 18, 22, 44, 64, 80, 96, 128, 5, 33, 71}) {
       for (const int64_t n_pos : {1, 2, 15, 16, 17, 33, 64, 65, 100, 130}) {
         // The engine's span (cells rounded up to 32) and others: exact, to 16, far beyond.
         for (const int64_t n_kv :
@@ -939,5 +951,59 @@ TEST_CASE("every ISA's attention gives the scalar reference's bits", "[kernels][
       }
     }
     CHECK(n_cases > 500);
+  }
+}
+
+// The engine's layout and call pattern: a head-major cache ([kv head][position][head_dim], so the
+// position stride is head_dim), groups of query heads reading one kv head (GQA), the span rounded
+// to 32 cells, and contexts from one cell to many pages of a head's keys (a 4 KiB page holds 16
+// positions of 128 halves), one token or a batch.
+TEST_CASE("every ISA's attention gives the reference's bits on a head-major cache with GQA",
+          "[kernels][isa][attention]") {
+  const KernelTable& ref = tern::kernels::scalar_table();
+  for (const KernelTable* table : fast_tables()) {
+    std::mt19937_64 rng(45);
+    int n_cases = 0;
+    for (const int64_t hd : {64, 80, 96, 128, 40, 7}) {
+      const int64_t n_head_kv = 2;
+      for (const int64_t group : {1, 3}) {
+        const int64_t n_ctx = 1100;
+        const auto cells = static_cast<size_t>(n_ctx * hd);
+        std::vector<uint16_t> k(static_cast<size_t>(n_head_kv) * cells), v(k.size());
+        const auto kf = random_row(rng, static_cast<int64_t>(k.size()), 1.0f);
+        const auto vf = random_row(rng, static_cast<int64_t>(v.size()), 2.0f);
+        for (size_t i = 0; i < k.size(); ++i) {
+          k[i] = tern::fp32_to_fp16(kf[i]);
+          v[i] = tern::fp32_to_fp16(vf[i]);
+        }
+        const int64_t n_head = n_head_kv * group;
+        const auto q = random_row(rng, n_head * hd, 3.0f);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        for (const int64_t n_pos : {1, 31, 32, 33, 64, 65, 257, 1100}) {
+          for (const int64_t n_batch : {1, 4}) {
+            const int64_t n_kv = (n_pos + 31) / 32 * 32;
+            std::vector<float> want(static_cast<size_t>(n_head * hd)), got(want.size());
+            std::vector<float> scratch(static_cast<size_t>(n_kv));
+            for (int64_t h = 0; h < n_head; ++h) {
+              const size_t at = static_cast<size_t>(h / group) * cells;
+              const auto d = static_cast<size_t>(h * hd);
+              ref.attention(q.data() + d, k.data() + at, static_cast<size_t>(hd), v.data() + at,
+                            static_cast<size_t>(hd), n_pos, n_kv, n_batch, hd, scale,
+                            want.data() + d, scratch.data());
+              table->attention(q.data() + d, k.data() + at, static_cast<size_t>(hd), v.data() + at,
+                               static_cast<size_t>(hd), n_pos, n_kv, n_batch, hd, scale,
+                               got.data() + d, scratch.data());
+            }
+            check_same(want, got, "attention", *table,
+                       describe({{"head_dim", static_cast<double>(hd)},
+                                 {"group", static_cast<double>(group)},
+                                 {"n_pos", static_cast<double>(n_pos)},
+                                 {"n_batch", static_cast<double>(n_batch)}}));
+            ++n_cases;
+          }
+        }
+      }
+    }
+    CHECK(n_cases == 6 * 2 * 8 * 2);
   }
 }

@@ -138,8 +138,12 @@ void matmul_bfp8_bfp8_dotprod(const TypeTraits& w_type, const std::byte* w, size
                               int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
                               int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
-// silu_mul (kernels/arm/neon/silu_mul.cpp): ggml_v_expf four lanes at a time.
+// RMSNorm, RoPE, SiLU-gated multiply and softmax (elementwise.cpp): RmsNormFn, RopeFn, SiluMulFn
+// and SoftmaxFn of kernels/kernels.h.
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+void rope(float* x, int64_t n_heads, int64_t head_dim, const float* cos_sin, int64_t n_pairs);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+void softmax(float* x, int64_t n, int64_t n_span);
 
 // Element-wise kernels (layer_norm.cpp, activations.cpp): LayerNormFn, AddLayerNormFn,
 // ActivationFn and LayerNormGeluAddFn of kernels/kernels.h.
@@ -150,5 +154,16 @@ void gelu(const float* x, float* y, int64_t n);
 void relu_sqr(const float* x, float* y, int64_t n);
 void layer_norm_gelu_add(const float* x, const float* w, const float* b, const float* residual,
                          float* out, int64_t n, float eps);
+
+// Attention over the fp16 KV cache (attention.cpp): AttentionFn; calls this table's softmax.
+void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uint16_t* v,
+               size_t v_pos_stride, int64_t n_pos, int64_t n_kv, int64_t n_batch, int64_t head_dim,
+               float scale, float* out, float* scratch);
+
+// The KV cache store (convert.cpp): Fp32ToFp16RowFn.
+void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
+
+// Activation rows to Q8_K (quantize_q8_k.cpp): the from_float of TQ2_0, TQ1_0 and the K-quants.
+void quantize_row_q8_K(const float* src, void* dst, int64_t n);
 
 }  // namespace tern::kernels::neon

@@ -1,19 +1,19 @@
 // GELU (a gather from ggml's fp16 table) and squared ReLU with AVX2, bit-identical to
-// scalar::gelu and scalar::relu_sqr: kernels/x86/elementwise_lanes.h over simd.h's lanes.
+// scalar::gelu and scalar::relu_sqr: kernels/elementwise_lanes.h over simd.h's lanes.
 #include <cstdint>
 
+#include "kernels/elementwise_lanes.h"
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/simd.h"
-#include "kernels/x86/elementwise_lanes.h"
 
 namespace tern::kernels::avx2 {
 
 void gelu(const float* x, float* y, int64_t n) {
-  x86::elementwise_lanes::gelu<Lanes>(x, y, n, gelu_fp16_table());
+  elementwise_lanes::gelu<Lanes>(x, y, n, gelu_fp16_table());
 }
 
 void relu_sqr(const float* x, float* y, int64_t n) {
-  x86::elementwise_lanes::relu_sqr<Lanes>(x, y, n);
+  elementwise_lanes::relu_sqr<Lanes>(x, y, n);
 }
 
 }  // namespace tern::kernels::avx2

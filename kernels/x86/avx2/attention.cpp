@@ -1,11 +1,11 @@
-// AVX2 attention (the KernelTable entry): kernels/x86/attention_lanes.h (theory of operation
+// AVX2 attention (the KernelTable entry): kernels/attention_lanes.h (theory of operation
 // there) over simd.h's 8-lane policy, with the 16-lane accumulators held as two 8-lane registers
 // (lanes 0..7 and 8..15) and the lane chains of the weighted sum accumulated 8 at a time. Here: the
 // tree over 8 positions at once and the gather of the scores' double tail.
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/x86/attention_lanes.h"
+#include "kernels/attention_lanes.h"
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/simd.h"
 #include "kernels/x86/intrinsics.h"
@@ -15,6 +15,8 @@ namespace {
 
 struct AttentionLanes : Lanes {
   static constexpr int kChains = 8;
+
+  static float half(uint16_t h) { return _cvtsh_ss(h); }
 
   // The rest of reduce_add_16 for 8 positions at once (t8[p] from lanes_*); lane p of the result is
   // position p's sum. Each add pairs the lanes the reference pairs: (i + 4, i), then (0, 2) and
@@ -96,8 +98,8 @@ struct AttentionLanes : Lanes {
 void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uint16_t* v,
                size_t v_pos_stride, int64_t n_pos, int64_t n_kv, int64_t n_batch, int64_t head_dim,
                float scale, float* out, float* scratch) {
-  x86::attention_lanes::attention<AttentionLanes>(q, k, k_pos_stride, v, v_pos_stride, n_pos, n_kv,
-                                                  n_batch, head_dim, scale, out, scratch, softmax);
+  attention_lanes::attention<AttentionLanes>(q, k, k_pos_stride, v, v_pos_stride, n_pos, n_kv,
+                                             n_batch, head_dim, scale, out, scratch, softmax);
 }
 
 }  // namespace tern::kernels::avx2

@@ -1,28 +1,34 @@
-// AVX2 RMSNorm, RoPE, SiLU-gated multiply and softmax: kernels/x86/elementwise_lanes.h (theory of
-// operation there) over simd.h's lanes.
+// AVX2 RMSNorm, RoPE, SiLU-gated multiply and softmax: kernels/elementwise_lanes.h (theory of
+// operation there) over simd.h's lanes, RoPE's pairs from x86/rope_pairs.h.
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/elementwise_lanes.h"
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/simd.h"
-#include "kernels/x86/elementwise_lanes.h"
+#include "kernels/x86/rope_pairs.h"
 
 namespace tern::kernels::avx2 {
+namespace {
+
+struct RopeLanes : Lanes, x86::RopePairs {};
+
+}  // namespace
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
-  x86::elementwise_lanes::rms_norm<Lanes>(x, w, y, n, eps);
+  elementwise_lanes::rms_norm<Lanes>(x, w, y, n, eps);
 }
 
 void rope(float* x, int64_t n_heads, int64_t head_dim, const float* cos_sin, int64_t n_pairs) {
-  x86::elementwise_lanes::rope<Lanes>(x, n_heads, head_dim, cos_sin, n_pairs);
+  elementwise_lanes::rope<RopeLanes>(x, n_heads, head_dim, cos_sin, n_pairs);
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  x86::elementwise_lanes::silu_mul<Lanes>(gate, up, out, n);
+  elementwise_lanes::silu_mul<Lanes>(gate, up, out, n);
 }
 
 void softmax(float* x, int64_t n, int64_t n_span) {
-  x86::elementwise_lanes::softmax<Lanes>(x, n, n_span);
+  elementwise_lanes::softmax<Lanes>(x, n, n_span);
 }
 
 }  // namespace tern::kernels::avx2

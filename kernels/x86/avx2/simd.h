@@ -1,5 +1,5 @@
 // The AVX2 vector policies of the kernels written once for both x86 ISAs: `Lanes` (floats) for
-// kernels/x86/attention_lanes.h, elementwise_lanes.h and kernels/layer_norm_lanes.h, and `Regs`
+// kernels/attention_lanes.h, elementwise_lanes.h and layer_norm_lanes.h, and `Regs`
 // (register wrappers) under the matmul policies of kernels/x86/tq2_0_lut.h and q4_0_orders.h.
 // Included only by AVX2 kernel files; everything here has internal linkage. The reference's 16-lane
 // vectors are two 8-lane registers here: lanes 0..7 and 8..15.

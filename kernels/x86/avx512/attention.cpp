@@ -1,10 +1,10 @@
-// AVX-512 attention (the KernelTable entry): kernels/x86/attention_lanes.h (theory of operation
+// AVX-512 attention (the KernelTable entry): kernels/attention_lanes.h (theory of operation
 // there) over simd.h's 16-lane policy. Here: the tree over 16 positions at once and the gather of
 // the scores' double tail.
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/x86/attention_lanes.h"
+#include "kernels/attention_lanes.h"
 #include "kernels/x86/avx512/avx512.h"
 #include "kernels/x86/avx512/simd.h"
 #include "kernels/x86/intrinsics.h"
@@ -14,6 +14,8 @@ namespace {
 
 struct AttentionLanes : Lanes {
   static constexpr int kChains = 16;
+
+  static float half(uint16_t h) { return _cvtsh_ss(h); }
 
   // reduce_add_16 of 16 vectors at once; lane p of the result is v[p]'s sum. Each add pairs the
   // lanes the reference pairs: (i + 8, i), then (i + 4, i), then (0, 2) and (1, 3), then the two.
@@ -92,8 +94,8 @@ struct AttentionLanes : Lanes {
 void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uint16_t* v,
                size_t v_pos_stride, int64_t n_pos, int64_t n_kv, int64_t n_batch, int64_t head_dim,
                float scale, float* out, float* scratch) {
-  x86::attention_lanes::attention<AttentionLanes>(q, k, k_pos_stride, v, v_pos_stride, n_pos, n_kv,
-                                                  n_batch, head_dim, scale, out, scratch, softmax);
+  attention_lanes::attention<AttentionLanes>(q, k, k_pos_stride, v, v_pos_stride, n_pos, n_kv,
+                                             n_batch, head_dim, scale, out, scratch, softmax);
 }
 
 }  // namespace tern::kernels::avx512

@@ -1,5 +1,5 @@
 // The AVX-512 vector policies of the kernels written once for both x86 ISAs: `Lanes` (floats) for
-// kernels/x86/attention_lanes.h, elementwise_lanes.h and kernels/layer_norm_lanes.h, and `Regs`
+// kernels/attention_lanes.h, elementwise_lanes.h and layer_norm_lanes.h, and `Regs`
 // (register wrappers) under the matmul policies of kernels/x86/tq2_0_lut.h and q4_0_orders.h.
 // Included only by AVX-512 kernel files; everything here has internal linkage.
 #pragma once
@@ -58,7 +58,7 @@ struct Lanes {
   static float sqrt(float f) { return _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(f))); }
   static V gelu(V v, const float* table) { return gelu16(v, table); }
 
-  // Eight interleaved RoPE pairs (elementwise_lanes.h's rope4, twice as wide).
+  // Eight interleaved RoPE pairs (x86/rope_pairs.h's rope4, twice as wide).
   static void rope8(float* v, const float* cs) {
     const __m512 xv = _mm512_loadu_ps(v);
     const __m512 c = _mm512_loadu_ps(cs);

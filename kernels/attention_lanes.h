@@ -1,7 +1,8 @@
 // Attention for one query head over the fp16 KV cache (the KernelTable entry `attention`), written
-// once over a lanes policy that each x86 ISA's attention.cpp supplies; bit-identical to the scalar
-// reference (kernels/scalar/attention.cpp): scores, softmax (the ISA's softmax entry), weighted sum
-// of V. Included only by per-ISA kernel files; everything here has internal linkage.
+// once over a lanes policy that each ISA's attention.cpp supplies (x86/avx2, x86/avx512, arm/neon);
+// bit-identical to the scalar reference (kernels/scalar/attention.cpp): scores, softmax (the ISA's
+// softmax entry), weighted sum of V. Included only by per-ISA kernel files; everything here has
+// internal linkage, and nothing but standard headers is included.
 //
 // Theory of operation. The reference is a set of dot products, each with a fixed association
 // (quant/float_dot.h): 16 lanes (64 for ggml_vec_dot_f16: four accumulators of 16), each an FMA
@@ -9,40 +10,44 @@
 // element order. Any schedule that computes every lane's chain and then the same tree gives the
 // same bits, so this kernel picks the one that fits the data layout:
 //  - Scores (q16 . k16 per cached position): the lanes run along head_dim, which is contiguous in
-//    K, so each position is a few FMAs per 16 lanes (AVX2: two 8-lane registers, folded to 8 by
-//    the tree's first step, hi + lo); the rest of the tree is done for kWidth positions at once
-//    with shuffles (each add combines the same two lanes as the reference).
+//    K, so each position is a few FMAs per 16 lanes (AVX2: two 8-lane registers, NEON: four
+//    4-lane ones, folded to kWidth lanes by the tree's first steps, hi + lo); the rest of the tree
+//    is done for kWidth positions at once with shuffles (each add combines the same two lanes as
+//    the reference).
 //  - Weighted sum (p16 . v16 per head dimension): the lanes run along positions, and V is
 //    position-major, so lane l's chain (positions l, l + 16, ...) is one register holding that
 //    chain for kWidth head dimensions; the tree over the lanes becomes vertical adds of registers.
 //    AVX2 accumulates 8 lanes at a time (16 live registers would spill).
 // Cells at or past n_pos are zero in the reference: they would add +0 to accumulators that are
-// never -0, so they are skipped. fp16 conversions use F16C/AVX-512 cvtph (round to nearest even,
-// as the reference; only NaN payloads could differ, and the cache holds none).
+// never -0, so they are skipped. fp16 conversions use the ISA's (F16C/AVX-512 cvtph, NEON fcvt:
+// round to nearest even, as the reference; only NaN payloads could differ, and the cache holds
+// none).
 //
-// The policy A: simd.h's Lanes (V, DV, kWidth, Tail, tail, full, load, load_n, store_n, load_h,
-// round_fp16, zero, splat, add, mul, fma, widen, narrow) plus kChains (lane chains accumulated per
-// pass), reduce_positions(const V (&t)[kWidth]) (the tree after its first 16 -> kWidth step for
-// kWidth positions: lane p is position p's sum), score_columns(acc, q16, k, k_stride, cnt, n4)
-// (the gathered columns of the scores' double tail) and dstore/dload (a DV pair to doubles).
+// The policy A: the ISA's simd.h Lanes (V, DV, kWidth, Tail, tail, full, load, load_n, store_n,
+// load_h, round_fp16, zero, splat, add, mul, fma, widen, narrow) plus kChains (lane chains
+// accumulated per pass), half(h) (one fp16 to float), reduce_positions(const V (&t)[kWidth]) (the
+// tree after its 16 -> kWidth steps for kWidth positions: lane p is position p's sum),
+// score_columns(acc, q16, k, k_stride, cnt, n4) (the gathered columns of the scores' double tail)
+// and dstore/dload (a DV pair to doubles).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/x86/intrinsics.h"
-
-namespace tern::kernels::x86 {
+namespace tern::kernels {
 namespace {
 namespace attention_lanes {
 
 // ---- Scores ----------------------------------------------------------------------------------
 
-// The 16 lanes (registers of kWidth) of an accumulator pair folded by the tree's first step: AVX2
-// adds lanes 8..15 to lanes 0..7; AVX-512's one register is already 16 lanes.
+// The 16 lanes (registers of kWidth) of an accumulator folded by the tree's first steps to kWidth
+// lanes: lanes i + half to lanes i, halving until one register is left (AVX-512's one register is
+// already 16 lanes).
 template <class A>
 typename A::V fold16(const typename A::V (&h)[16 / A::kWidth]) {
-  if constexpr (A::kWidth == 8) {
+  if constexpr (A::kWidth == 4) {
+    return A::add(A::add(h[3], h[1]), A::add(h[2], h[0]));
+  } else if constexpr (A::kWidth == 8) {
     return A::add(h[1], h[0]);
   } else {
     return h[0];
@@ -104,7 +109,7 @@ typename A::V score_tail(typename A::V r, const float* q16, const uint16_t* k, s
     for (int64_t l = 0; l < cnt; ++l) {
       const uint16_t* kp = k + static_cast<size_t>(l) * k_stride;
       for (int64_t i = n4; i < n_tail; ++i) {
-        sum[l] += static_cast<double>(_cvtsh_ss(kp[i]) * q16[i]);
+        sum[l] += static_cast<double>(A::half(kp[i]) * q16[i]);
       }
     }
     A::dload(sum, acc);
@@ -299,4 +304,4 @@ void attention(const float* q, const uint16_t* k, size_t k_pos_stride, const uin
 
 }  // namespace attention_lanes
 }  // namespace
-}  // namespace tern::kernels::x86
+}  // namespace tern::kernels

@@ -1,27 +1,27 @@
 // RMSNorm, RoPE, SiLU-gated multiply, softmax, GELU and squared ReLU (the KernelTable entries of
-// those names), written once over a lanes policy that each x86 ISA's simd.h supplies; bit-identical
-// to the scalar reference (kernels/scalar/elementwise.cpp, activations.cpp). Included only by
-// per-ISA kernel files; everything here has internal linkage.
+// those names), written once over a lanes policy that each ISA's simd.h supplies (x86/avx2,
+// x86/avx512, arm/neon); bit-identical to the scalar reference (kernels/scalar/elementwise.cpp,
+// activations.cpp). Included only by per-ISA kernel files; everything here has internal linkage,
+// and nothing but standard headers is included.
 //
 // Theory of operation. Every float step is the reference's operation on the same operands, only
 // run on kWidth lanes at once: ggml_v_expf is the sequence of kernels/scalar/vexpf.h (which is
 // itself llama.cpp's AVX-512 code), the 16-lane groups of SiLU and softmax start at the row's start
-// as in the reference (AVX2: two 8-lane registers per group), and the reductions that the reference
-// does in a fixed order (the double sums of rms_norm and softmax, the reduce_add_16 tree) keep that
-// order. Tails (n % 16) call libm's expf as the reference does.
+// as in the reference (AVX2: two 8-lane registers per group, NEON: four of 4), and the reductions
+// that the reference does in a fixed order (the double sums of rms_norm and softmax, the
+// reduce_add_16 tree) keep that order. Tails (n % 16) call libm's expf as the reference does.
 //
 // The policy L: simd.h's Lanes (V, kWidth, Tail, tail, full, load, store, load_n, store_n,
 // load_n_or, keep_n, zero, splat, add, sub, mul, div, fma, fnma, max, sqrt, scale_exp2, hmax,
-// reduce_add_16, gelu).
+// reduce_add_16, gelu), and for rope: rope4 (four pairs fused), rope1 (one pair, products
+// rounded apart) and optionally rope8 (eight pairs fused).
 #pragma once
 
 #include <math.h>  // expf: a libm call, no inline code compiled with this ISA's flags
 
 #include <cstdint>
 
-#include "kernels/x86/intrinsics.h"
-
-namespace tern::kernels::x86 {
+namespace tern::kernels {
 namespace {
 namespace elementwise_lanes {
 
@@ -39,38 +39,20 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   }
 }
 
-// Four interleaved pairs (x0, x1) with (c, s): even lanes x0*c - x1*s, odd lanes x0*s + x1*c, one
-// fmaddsub (x1's products rounded first).
-inline void rope4(float* v, const float* cs) {
-  const __m256 xv = _mm256_loadu_ps(v);
-  const __m256 c = _mm256_loadu_ps(cs);
-  const __m256 x1s = _mm256_mul_ps(_mm256_movehdup_ps(xv), _mm256_permute_ps(c, 0xb1));
-  _mm256_storeu_ps(v, _mm256_fmaddsub_ps(_mm256_moveldup_ps(xv), c, x1s));
-}
-
-// The first n_pairs - n_pairs % 4 pairs fused (rope4, or L::rope8 eight at a time where the policy
-// has it), the rest with separately rounded products.
+// ggml computes x0*c - x1*s and x0*s + x1*c; the first n_pairs - n_pairs % 4 pairs with the x0
+// products fused and the x1 products rounded first (L::rope8 eight at a time where the policy has
+// it, then L::rope4), the rest with separately rounded products (L::rope1).
 template <class L>
 void rope(float* x, int64_t n_heads, int64_t head_dim, const float* cos_sin, int64_t n_pairs) {
   const int64_t n_fused = n_pairs - n_pairs % 4;
   for (int64_t h = 0; h < n_heads; ++h) {
     float* v = x + h * head_dim;
     int64_t i = 0;
-    if constexpr (L::kWidth == 16) {
+    if constexpr (requires { L::rope8(v, cos_sin); }) {
       for (; i + 8 <= n_fused; i += 8) L::rope8(v + 2 * i, cos_sin + 2 * i);
     }
-    for (; i < n_fused; i += 4) rope4(v + 2 * i, cos_sin + 2 * i);
-    // One pair per step with explicit addsub: GCC 12's SLP vectorizer turns the plain scalar
-    // form into fmaddsub despite -ffp-contract=off.
-    for (; i < n_pairs; ++i) {
-      const auto pair = [](const float* p) {
-        return _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)));
-      };
-      const __m128 xv = pair(v + 2 * i), cs = pair(cos_sin + 2 * i);
-      const __m128 x0cs = _mm_mul_ps(_mm_moveldup_ps(xv), cs);
-      const __m128 x1sc = _mm_mul_ps(_mm_movehdup_ps(xv), _mm_shuffle_ps(cs, cs, 0xb1));
-      _mm_store_sd(reinterpret_cast<double*>(v + 2 * i), _mm_castps_pd(_mm_addsub_ps(x0cs, x1sc)));
-    }
+    for (; i < n_fused; i += 4) L::rope4(v + 2 * i, cos_sin + 2 * i);
+    for (; i < n_pairs; ++i) L::rope1(v + 2 * i, cos_sin + 2 * i);
   }
 }
 
@@ -173,4 +155,4 @@ void relu_sqr(const float* x, float* y, int64_t n) {
 
 }  // namespace elementwise_lanes
 }  // namespace
-}  // namespace tern::kernels::x86
+}  // namespace tern::kernels
