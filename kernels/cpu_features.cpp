@@ -74,6 +74,7 @@ CpuFeatures detect() {
     f.avx512bw = bit(r7.b, 30);
     f.avx512vl = bit(r7.b, 31);
     f.avx512vnni = bit(r7.c, 11);
+    f.gfni = bit(r7.c, 8);
     const Regs r71 = cpuid(7, 1);
     f.avx_vnni = bit(r71.a, 4);
     f.avx512bf16 = bit(r71.a, 5);
@@ -130,6 +131,7 @@ std::string CpuFeatures::summary() const {
   add(avx512vnni, "avx512_vnni");
   add(avx512bf16, "avx512_bf16");
   add(avx_vnni, "avx_vnni");
+  add(gfni, "gfni");
   add(neon, "neon");
   add(dotprod, "dotprod");
   add(i8mm, "i8mm");

@@ -10,9 +10,9 @@
 #include "quant/blocks.h"
 #include "quant/formats.h"
 
+#include "kernels/cpu_features.h"
 #ifdef TERN_HAVE_NEON
 #include "kernels/arm/neon/neon.h"
-#include "kernels/cpu_features.h"
 #endif
 #ifdef TERN_HAVE_AVX2
 #include "kernels/x86/avx2/avx2.h"
@@ -339,26 +339,31 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.isa = Isa::kAvx512;
   t.name = isa_name(Isa::kAvx512);
   t.n_matmul_alternatives = 0;  // the lower ISA's alternatives are tested with its table
-  set_matmul(t, TensorType::TQ2_0,
-             {.name = "matmul_tq2_0_q8_K__avx512",
-              .fn = avx512::matmul_tq2_0_q8_K,
-              .interleave = avx512::interleave_tq2_0_quad,
-              .interleave_rows = avx512::kTq2InterleaveRows,
-              .row_tile = avx512::kTq2RowTile,
-              .col_tile = avx512::kTq2ColTile,
-              .gemv_row_tile = avx512::kTq2GemvRows,
-              .large_batch_cols = avx512::kTq2PackMinCols});
-  set_matmul(t, TensorType::TQ1_0,
-             {.name = "matmul_tq1_0_q8_K__avx512",
-              .fn = avx512::matmul_tq2_0_q8_K,
-              .pack = quant::repack_tq1_0_as_tq2_0,
-              .packed_row_bytes = tq2_0_row_bytes,
-              .interleave = avx512::interleave_tq2_0_quad,
-              .interleave_rows = avx512::kTq2InterleaveRows,
-              .row_tile = avx512::kTq2RowTile,
-              .col_tile = avx512::kTq2ColTile,
-              .gemv_row_tile = avx512::kTq2GemvRows,
-              .large_batch_cols = avx512::kTq2PackMinCols});
+  // TQ2_0 and TQ1_0 (repacked to it), on rows interleaved in quads: the GFNI build where the
+  // CPU has GFNI, the other one as an alternative (so that both stay tested and benchmarked).
+  const bool gfni = cpu_features().gfni;
+  for (const bool with_gfni : {gfni, !gfni}) {
+    MatmulKernel tq2{
+        .name = with_gfni ? "matmul_tq2_0_q8_K__avx512_gfni" : "matmul_tq2_0_q8_K__avx512",
+        .fn = with_gfni ? avx512::matmul_tq2_0_q8_K_gfni : avx512::matmul_tq2_0_q8_K,
+        .interleave = avx512::interleave_tq2_0_quad,
+        .interleave_rows = avx512::kTq2InterleaveRows,
+        .row_tile = avx512::kTq2RowTile,
+        .col_tile = avx512::kTq2ColTile,
+        .gemv_row_tile = avx512::kTq2GemvRows,
+        .large_batch_cols = avx512::kTq2PackMinCols};
+    MatmulKernel tq1 = tq2;
+    tq1.name = with_gfni ? "matmul_tq1_0_q8_K__avx512_gfni" : "matmul_tq1_0_q8_K__avx512";
+    tq1.pack = quant::repack_tq1_0_as_tq2_0;
+    tq1.packed_row_bytes = tq2_0_row_bytes;
+    if (with_gfni == gfni) {
+      set_matmul(t, TensorType::TQ2_0, tq2);
+      set_matmul(t, TensorType::TQ1_0, tq1);
+    } else {
+      add_alternative(t, TensorType::TQ2_0, tq2);
+      add_alternative(t, TensorType::TQ1_0, tq1);
+    }
+  }
   set_matmul(t, TensorType::Q8_0,
              {.name = "matmul_q8_0_q8_0__avx512",
               .fn = avx512::matmul_q8_0_q8_0,

@@ -22,6 +22,10 @@ inline constexpr int kTq2InterleaveRows = 4;
 void matmul_tq2_0_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
                        int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
                        float* y, int64_t ldy, int64_t r0, int64_t r1);
+// The same kernel built with GFNI (matmul_tq2_0_gfni.cpp): "matmul_tq2_0_q8_K__avx512_gfni".
+void matmul_tq2_0_q8_K_gfni(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                            int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                            int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
 // InterleaveRowsFn: kTq2InterleaveRows TQ2_0 rows to the layout matmul_tq2_0_q8_K reads.
 void interleave_tq2_0_quad(const std::byte* rows, size_t stride, std::byte* dst, int64_t n);
 
