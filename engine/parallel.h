@@ -25,11 +25,12 @@ inline constexpr int64_t kMinParallelWork = int64_t{1} << 16;
 inline constexpr int64_t kChunkWork = int64_t{1} << 18;
 inline constexpr int kMaxChunksPerThread = 8;
 
-// Calls fn(r0, r1) over disjoint contiguous ranges covering [0, n_rows), spread over the pool.
+// Calls fn(r0, r1) over disjoint contiguous ranges covering [0, n_rows), spread over the pool,
+// each starting at a multiple of `align` (the kernels' row tile: a cut tile is computed twice).
 // `work` is the product's cost in multiply-adds; below kMinParallelWork it is one fn(0, n_rows)
 // call on this thread.
 void parallel_rows(ThreadPool& pool, int64_t n_rows, int64_t work,
-                   FunctionRef<void(int64_t, int64_t)> fn);
+                   FunctionRef<void(int64_t, int64_t)> fn, int64_t align = 1);
 
 // Physical cores of this machine (hwloc), at least 1: the default thread count.
 int default_thread_count();

@@ -199,10 +199,15 @@ void ThreadPool::run(int n_tasks, TaskFn fn) noexcept {
 }
 
 void ThreadPool::parallel_for(int64_t n_rows, FunctionRef<void(int64_t, int64_t)> fn,
-                              int chunks_per_thread) noexcept {
+                              int chunks_per_thread, int64_t align) noexcept {
   if (n_rows <= 0) return;
-  const int64_t n = std::min<int64_t>(n_rows, int64_t{n_threads_} * std::max(chunks_per_thread, 1));
-  run(static_cast<int>(n), [&](int task, int) { fn(n_rows * task / n, n_rows * (task + 1) / n); });
+  align = std::max<int64_t>(align, 1);
+  const int64_t units = (n_rows + align - 1) / align;
+  const int64_t n = std::min<int64_t>(units, int64_t{n_threads_} * std::max(chunks_per_thread, 1));
+  run(static_cast<int>(n), [&](int task, int) {
+    fn(std::min(units * task / n * align, n_rows),
+       std::min(units * (task + 1) / n * align, n_rows));
+  });
 }
 
 void ThreadPool::work(int thread) noexcept {

@@ -120,12 +120,14 @@ class ThreadPool {
   // Runs fn for every task once, spread over the pool; returns when all have finished.
   void run(int n_tasks, TaskFn fn) noexcept;
 
-  // Splits [0, n_rows) into min(n_rows, n_threads * chunks_per_thread) contiguous ranges of
-  // nearly equal size, one per task, and calls fn(r0, r1) on each. Each thread's home tasks are
-  // adjacent, so without stealing a thread works through one contiguous range of rows; more
-  // chunks let the others take over more of a preempted thread's share. Nothing if n_rows <= 0.
+  // Splits [0, n_rows) into min(units, n_threads * chunks_per_thread) contiguous ranges of
+  // nearly equal size, one per task, and calls fn(r0, r1) on each; ranges start at multiples of
+  // `align` (units = n_rows / align, rounded up), so that a kernel's row tiles are not cut. Each
+  // thread's home tasks are adjacent, so without stealing a thread works through one contiguous
+  // range of rows; more chunks let the others take over more of a preempted thread's share.
+  // Nothing if n_rows <= 0.
   void parallel_for(int64_t n_rows, FunctionRef<void(int64_t r0, int64_t r1)> fn,
-                    int chunks_per_thread = 1) noexcept;
+                    int chunks_per_thread = 1, int64_t align = 1) noexcept;
 
  private:
   static constexpr size_t kLine = 64;  // keeps words written by different threads apart

@@ -39,24 +39,27 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Runs parallel_for and checks that every row is covered once, by min(n_rows, n_threads * chunks)
-// non-empty ranges.
-void check_cover(tern::ThreadPool& pool, int64_t n_rows, int chunks) {
+// Runs parallel_for and checks that every row is covered once, by min(units, n_threads * chunks)
+// non-empty ranges that start at multiples of `align` (units: n_rows / align, rounded up).
+void check_cover(tern::ThreadPool& pool, int64_t n_rows, int chunks, int64_t align = 1) {
   std::vector<std::atomic<int>> hits(static_cast<size_t>(std::max<int64_t>(n_rows, 0)));
   std::atomic<int> calls{0};
-  std::atomic<bool> empty_range{false};
+  std::atomic<bool> empty_range{false}, misaligned{false};
   pool.parallel_for(
       n_rows,
       [&](int64_t r0, int64_t r1) {
         calls.fetch_add(1);
         if (r0 >= r1) empty_range = true;
+        if (r0 % align != 0) misaligned = true;
         for (int64_t r = r0; r < r1; ++r) hits[static_cast<size_t>(r)].fetch_add(1);
       },
-      chunks);
-  INFO("n_threads " << pool.n_threads() << " n_rows " << n_rows << " chunks " << chunks);
+      chunks, align);
+  INFO("n_threads " << pool.n_threads() << " n_rows " << n_rows << " chunks " << chunks << " align "
+                    << align);
   CHECK_FALSE(empty_range.load());
-  CHECK(calls.load() ==
-        std::min<int64_t>(n_rows <= 0 ? 0 : n_rows, int64_t{pool.n_threads()} * chunks));
+  CHECK_FALSE(misaligned.load());
+  const int64_t units = n_rows <= 0 ? 0 : (n_rows + align - 1) / align;
+  CHECK(calls.load() == std::min<int64_t>(units, int64_t{pool.n_threads()} * chunks));
   int64_t wrong = 0;
   for (auto& h : hits) wrong += h.load() != 1;
   CHECK(wrong == 0);
@@ -69,7 +72,9 @@ TEST_CASE("parallel_for covers every row exactly once", "[thread_pool]") {
     tern::ThreadPool pool(n_threads);
     CHECK(pool.n_threads() == n_threads);
     for (int64_t n_rows : {-1, 0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 63, 64, 1000, 4097}) {
-      for (int chunks : {1, 3, 8}) check_cover(pool, n_rows, chunks);
+      for (int chunks : {1, 3, 8}) {
+        for (int64_t align : {1, 4, 8}) check_cover(pool, n_rows, chunks, align);
+      }
     }
   }
 }

@@ -152,24 +152,28 @@ size_t LlamaModel::convert_rows(const MatrixWeight& w, const float* x, int64_t n
 
 void LlamaModel::matmul(std::initializer_list<Product> products, const LlamaContext& c,
                         size_t x_stride, int64_t n, ThreadPool& pool) const {
-  int64_t rows = 0, work = 0;
+  int64_t rows = 0, work = 0, align = 1;
   for (const Product& p : products) {
     rows += p.w.rows;
     work += p.w.rows * p.w.k * n;
+    align = std::max<int64_t>(align, n == 1 ? p.w.kernel->gemv_row_tile : p.w.kernel->row_tile);
   }
-  parallel_rows(pool, rows, work, [&](int64_t r0, int64_t r1) {
-    int64_t first = 0;  // the first row of p in the combined row range
-    for (const Product& p : products) {
-      const MatrixWeight& w = p.w;
-      const int64_t a = std::max(r0, first) - first, b = std::min(r1, first + w.rows) - first;
-      // The kernel prepare_matmul chose for this weight, reading its (possibly repacked) rows.
-      if (a < b) {
-        w.kernel->fn(*w.traits, w.kernel_data, w.kernel_stride, w.rows, c.act.data(), x_stride, n,
-                     w.k, p.y, w.rows, a, b);
-      }
-      first += w.rows;
-    }
-  });
+  parallel_rows(
+      pool, rows, work,
+      [&](int64_t r0, int64_t r1) {
+        int64_t first = 0;  // the first row of p in the combined row range
+        for (const Product& p : products) {
+          const MatrixWeight& w = p.w;
+          const int64_t a = std::max(r0, first) - first, b = std::min(r1, first + w.rows) - first;
+          // The kernel prepare_matmul chose for this weight, reading its (possibly repacked) rows.
+          if (a < b) {
+            w.kernel->fn(*w.traits, w.kernel_data, w.kernel_stride, w.rows, c.act.data(), x_stride,
+                         n, w.k, p.y, w.rows, a, b);
+          }
+          first += w.rows;
+        }
+      },
+      align);
 }
 
 // The fixed cost of one (head, token) attention item in multiply-adds' worth (see attention()).
