@@ -17,7 +17,8 @@
 namespace tern::kernels {
 
 // y[m * ldy + r] = dot(W row r, x row m) for r in [r0, r1) and m in [0, n_x).
-// W has n_rows rows of `w_stride` bytes of `w_type`; x rows are `x_stride` bytes of
+// W has n_rows rows of `w_stride` bytes of `w_type` (in the layout MatmulKernel::pack and
+// ::interleave make, when the kernel has them: see pack_matrix); x rows are `x_stride` bytes of
 // w_type.vec_dot_type (already converted with that type's from_float); k is the row length in
 // elements. Each dot rounds like the kernel llama.cpp's x86 CPU backend picks for the whole
 // product (select_matmul_dot in quant/types.h): that choice depends on the matrix's total row
@@ -140,6 +141,12 @@ bool repacks(const MatmulKernel& mk);
 // Runs at load time; allocates a staging buffer when rows are both packed and interleaved.
 void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride, int64_t n_rows,
                  int64_t k, std::byte* dst);
+// Whether pack_matrix's result fits where the file rows are (only an interleave, of whole groups),
+// and that repack done in place: rows, n_rows of them, file_stride apart, become the kernel's
+// layout (packed_stride == file_stride). For rows this process owns and nothing else reads.
+bool packs_in_place(const MatmulKernel& mk, int64_t n_rows);
+void pack_matrix_in_place(const MatmulKernel& mk, std::byte* rows, size_t file_stride,
+                          int64_t n_rows, int64_t k);
 
 // A second kernel for a weight type, next to the table's `matmul` entry (a lookup-table kernel
 // beside a multiply-add one): the candidate that measured slower stays built, tested against the
@@ -148,7 +155,7 @@ struct MatmulAlternative {
   TensorType type;
   MatmulKernel kernel;
 };
-inline constexpr size_t kMaxMatmulAlternatives = 4;
+inline constexpr size_t kMaxMatmulAlternatives = 8;
 
 // The instruction sets tern can have kernels for. Order matters: later is better on one machine.
 enum class Isa : uint8_t { kScalar, kNeon, kAvx2, kAvx512 };

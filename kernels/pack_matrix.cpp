@@ -51,4 +51,20 @@ void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride
   }
 }
 
+bool packs_in_place(const MatmulKernel& mk, int64_t n_rows) {
+  return mk.pack == nullptr && mk.interleave != nullptr && n_rows % mk.interleave_rows == 0;
+}
+
+void pack_matrix_in_place(const MatmulKernel& mk, std::byte* rows, size_t file_stride,
+                          int64_t n_rows, int64_t k) {
+  const int64_t group = mk.interleave_rows;
+  const size_t group_bytes = file_stride * static_cast<size_t>(group);
+  std::vector<std::byte> stage(group_bytes);
+  for (int64_t g = 0; g * group < n_rows; ++g) {
+    std::byte* at = rows + static_cast<size_t>(g) * group_bytes;
+    std::memcpy(stage.data(), at, group_bytes);
+    mk.interleave(stage.data(), file_stride, at, k);
+  }
+}
+
 }  // namespace tern::kernels

@@ -339,10 +339,12 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.isa = Isa::kAvx512;
   t.name = isa_name(Isa::kAvx512);
   t.n_matmul_alternatives = 0;  // the lower ISA's alternatives are tested with its table
-  // TQ2_0 and TQ1_0 (repacked to it), on rows interleaved in quads: the GFNI build where the
-  // CPU has GFNI, the other one as an alternative (so that both stay tested and benchmarked).
+  // TQ2_0 and TQ1_0 (repacked to it), on rows interleaved in quads: where the CPU has GFNI, the
+  // GFNI build, with the other one as an alternative (so that both stay tested and benchmarked);
+  // elsewhere only the other one (the GFNI build would not run).
   const bool gfni = cpu_features().gfni;
-  for (const bool with_gfni : {gfni, !gfni}) {
+  for (const bool with_gfni : {true, false}) {
+    if (with_gfni && !gfni) continue;
     MatmulKernel tq2{
         .name = with_gfni ? "matmul_tq2_0_q8_K__avx512_gfni" : "matmul_tq2_0_q8_K__avx512",
         .fn = with_gfni ? avx512::matmul_tq2_0_q8_K_gfni : avx512::matmul_tq2_0_q8_K,
@@ -356,7 +358,7 @@ KernelTable make_avx512(const KernelTable& lower) {
     tq1.name = with_gfni ? "matmul_tq1_0_q8_K__avx512_gfni" : "matmul_tq1_0_q8_K__avx512";
     tq1.pack = quant::repack_tq1_0_as_tq2_0;
     tq1.packed_row_bytes = tq2_0_row_bytes;
-    if (with_gfni == gfni) {
+    if (with_gfni == gfni) {  // the best this CPU runs
       set_matmul(t, TensorType::TQ2_0, tq2);
       set_matmul(t, TensorType::TQ1_0, tq1);
     } else {

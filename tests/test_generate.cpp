@@ -66,14 +66,19 @@ TEST_CASE("greedy generation matches llama.cpp token ids with every supported IS
     for (const auto& r : ref) {
       const std::string name = r["model"];
       DYNAMIC_SECTION(isa_name << " " << name) {
-        auto model = tern::Model::load(kModels + name,
-                                       {.memory = tern::FileMemory::mapped, .isa = isa_name});
-        REQUIRE(model->kernels().name == isa_name);
         const auto prompt = r["prompt_ids"].get<std::vector<tern::TokenId>>();
         const auto expected = r["generated_ids"].get<std::vector<tern::TokenId>>();
-        for (const int threads : {1, 2}) {
-          tern::Session session(*model, {.n_ctx = 256, .n_batch = 512, .n_threads = threads});
-          CHECK(greedy(session, prompt, static_cast<int>(expected.size())) == expected);
+        // Each way of holding the weights: the mapped file, copies in huge pages, and the file
+        // read into memory (where kernels that interleave rows do so in place).
+        for (const auto memory :
+             {tern::FileMemory::mapped, tern::FileMemory::automatic, tern::FileMemory::read}) {
+          auto model = tern::Model::load(kModels + name, {.memory = memory, .isa = isa_name});
+          REQUIRE(model->kernels().name == isa_name);
+          for (const int threads : {1, 2}) {
+            INFO("memory mode " << static_cast<int>(memory) << ", " << threads << " threads");
+            tern::Session session(*model, {.n_ctx = 256, .n_batch = 512, .n_threads = threads});
+            CHECK(greedy(session, prompt, static_cast<int>(expected.size())) == expected);
+          }
         }
       }
     }

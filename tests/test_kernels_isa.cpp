@@ -464,7 +464,8 @@ TEST_CASE("every ISA's matmul kernels give the scalar reference's bits", "[kerne
         const int64_t at = mk.large_batch_cols;
         for (const int64_t n_x : {at - 1, at, at + mk.col_tile + 1}) {
           for (const int64_t rows : {int64_t{mk.row_tile + 1}, int64_t{2 * mk.gemv_row_tile + 3}}) {
-            for (const int64_t blocks : {1, 3, 27}) {
+            // 48 blocks fill the unpack-once path's stack buffer; 49 take the other path.
+            for (const int64_t blocks : {1, 3, 27, 48, 49}) {
               ++seed;
               const WMode wm = kWModes[seed % std::size(kWModes)];
               const XMode xm = kXModes[(seed / 3) % std::size(kXModes)];

@@ -87,6 +87,7 @@ void LlamaModel::bind_tensors(bool copy_weights_to_huge_pages) {
   output_ = file_.find_tensor("output.weight")
                 ? bind_matrix(file_, "output.weight", n_embd, hp.n_vocab)
                 : token_embd_;
+  output_.rows_looked_up = !file_.find_tensor("output.weight");
   require_vec_dot(file_, output_);
   WeightArena arena{.copy_file_rows = copy_weights_to_huge_pages};
   prepare_matmul(file_, output_, kernels(), arena);

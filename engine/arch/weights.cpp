@@ -79,6 +79,12 @@ void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::Kernel
   w.packed.reset();
   const bool repack = kernels::repacks(mk);
   if (!repack && (!arena.copy_file_rows || w.data_in_huge_pages)) return;
+  // Rows already in memory this process owns (read with --no-mmap, or converted from I2_S) that
+  // nothing else reads are interleaved where they are, so that RSS holds the matrix once.
+  if (repack && w.data_in_huge_pages && !w.rows_looked_up && kernels::packs_in_place(mk, w.rows)) {
+    kernels::pack_matrix_in_place(mk, const_cast<std::byte*>(w.data), w.row_stride, w.rows, w.k);
+    return;
+  }
   const auto rows = static_cast<size_t>(w.rows);
   std::shared_ptr<std::byte[]> buf =
       arena.pages.allocate(kernels::packed_matrix_bytes(mk, w.rows, w.k, w.row_stride));

@@ -18,6 +18,7 @@ struct MatrixWeight {
   const TypeTraits* traits = nullptr;
   const std::byte* data = nullptr;  // the file's rows (row lookups such as token embeddings)
   bool data_in_huge_pages = false;  // `data` was read or converted into huge-page memory
+  bool rows_looked_up = false;      // `data`'s rows are also read one by one (tied embeddings)
   size_t row_stride = 0;
   int64_t k = 0;
   int64_t rows = 0;

@@ -268,8 +268,9 @@ struct alignas(64) UnpackedBlock {
   __m512i codes[16];
   __m512 scales;
 };
-// Blocks per quad the stack buffer holds (kTileQuads x 48 x 1088 bytes = 102 KiB; 7B's n_ff is
-// 43 blocks); longer rows take the unpack-as-you-go tiles.
+// Blocks per quad the stack buffer holds (kTileQuads x 48 x 1088 bytes = 102 KiB, on the pool
+// threads' stacks: glibc's default is 8 MiB; 7B's n_ff is 43 blocks); longer rows take the
+// unpack-as-you-go tiles.
 constexpr int64_t kPackBudgetBlocks = 48;
 
 void unpack_quads(const uint8_t* w, size_t w_stride, int64_t q0, int quads, int64_t nb,
@@ -344,8 +345,8 @@ void matmul_unpacked(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t
                      const Consts& k) {
   UnpackedBlock buf[kTileQuads * kPackBudgetBlocks];  // uninitialised: unpack_quads fills it
   const int64_t q_end = (r1 + kQuadRows - 1) / kQuadRows;
-  // Column tiles of near-equal widths (8 = 4 + 4, not 6 + 2): narrow tiles reload the codes for
-  // few multiplies.
+  // Column tiles of near-equal widths (64 = 21 x 3 + 1 becomes 20 x 3 + 2 x 2): narrow tiles
+  // reload the codes for few multiplies.
   const int64_t n_tiles = (n_x + kTq2ColTile - 1) / kTq2ColTile;
   for (int64_t q = r0 / kQuadRows; q < q_end; q += kTileQuads) {
     const int quads = static_cast<int>(q_end - q < kTileQuads ? q_end - q : kTileQuads);
