@@ -20,6 +20,24 @@ inline float f32_dot_tail(float sum, const float* w, const float* x, int64_t np,
   return sum;
 }
 
+// The leftovers as the float tiles' tail policies. F16Tail's Half is the ISA's exact conversion
+// of one fp16 value.
+struct F32Tail {
+  static float tail(float sum, const float* w, const float* x, int64_t np, int64_t n) {
+    return f32_dot_tail(sum, w, x, np, n);
+  }
+};
+
+// ggml_vec_dot_f16's: the vector sum and the leftovers' exact products in double.
+template <float (*Half)(const uint16_t*)>
+struct F16Tail {
+  static float tail(float sum, const uint16_t* w, const uint16_t* x, int64_t np, int64_t n) {
+    double s = static_cast<double>(sum);
+    for (int64_t i = np; i < n; ++i) s += static_cast<double>(Half(w + i) * Half(x + i));
+    return static_cast<float>(s);
+  }
+};
+
 inline float bf16_at(uint16_t h) {
   const uint32_t u = static_cast<uint32_t>(h) << 16;
   float f;

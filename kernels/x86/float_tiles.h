@@ -57,24 +57,13 @@ struct FmaElems {
   }
 };
 
-// ggml_vec_dot_f32's leftovers (kernels/float_tails.h).
-struct F32Tail {
-  static float tail(float sum, const float* w, const float* x, int64_t np, int64_t n) {
-    return f32_dot_tail(sum, w, x, np, n);
-  }
-};
+inline float cvtsh_at(const uint16_t* p) {
+  return _cvtsh_ss(*p);
+}
 
-// ggml_vec_dot_f16's: the vector sum and the leftovers' exact products in double.
-struct F16Tail {
-  static float tail(float sum, const uint16_t* w, const uint16_t* x, int64_t np, int64_t n) {
-    double s = static_cast<double>(sum);
-    for (int64_t i = np; i < n; ++i) s += static_cast<double>(_cvtsh_ss(w[i]) * _cvtsh_ss(x[i]));
-    return static_cast<float>(s);
-  }
-};
-
+// The leftovers: kernels/float_tails.h.
 using F32Elems = FmaElems<float, F32Tail>;
-using F16Elems = FmaElems<uint16_t, F16Tail>;
+using F16Elems = FmaElems<uint16_t, F16Tail<cvtsh_at>>;
 
 // BF16 (BF16 activations): one _mm512_dpbf16_ps per 32 elements, lane l adding the product of
 // elements 2l + 1 and then of 2l, each an FMA with subnormal inputs and results flushed to zero.

@@ -107,24 +107,9 @@ struct F16Load {
   }
 };
 
-// ggml_vec_dot_f32's leftovers (kernels/float_tails.h).
-struct F32Tail {
-  static float tail(float sum, const float* w, const float* x, int64_t np, int64_t n) {
-    return f32_dot_tail(sum, w, x, np, n);
-  }
-};
-
-// ggml_vec_dot_f16's: the vector sum and the leftovers' exact products in double.
-struct F16Tail {
-  static float tail(float sum, const uint16_t* w, const uint16_t* x, int64_t np, int64_t n) {
-    double s = static_cast<double>(sum);
-    for (int64_t i = np; i < n; ++i) s += static_cast<double>(half_at(w + i) * half_at(x + i));
-    return static_cast<float>(s);
-  }
-};
-
+// The leftovers: kernels/float_tails.h.
 using F32Elems = FmaElems<float, F32Load, F32Tail>;
-using F16Elems = FmaElems<uint16_t, F16Load, F16Tail>;
+using F16Elems = FmaElems<uint16_t, F16Load, F16Tail<half_at>>;
 
 // BF16: 32 elements per step, lane l taking elements 2l (even) and 2l + 1 (odd).
 struct Bf16Elems {
