@@ -231,6 +231,7 @@ typename A::V weighted_chunk(const uint16_t* v, size_t v_stride, const float* p1
   // (p / 16) % 4, lane p % 16; the four are combined as (acc0 + acc2) + (acc1 + acc3) lane by lane.
   const int64_t np = n_kv / 64 * 64;
   const int64_t end = n_pos < np ? n_pos : np;
+  if (end == 0) return A::zero();  // every cell is in the double tail (contexts below 64)
   // Accumulators no cell reaches stay +0, and x + +0 is x for every x but -0, which no FMA chain
   // from +0 produces: they are left out of the combination.
   const int n_acc = end >= 64 ? 4 : static_cast<int>((end + 15) / 16);

@@ -329,6 +329,8 @@ KernelTable make_avx2(const KernelTable& lower) {
               .gemv_row_tile = avx2::kKQuantGemvRows});
   set_block32_matmuls(t, avx2::block32_matmul, avx2::kQ8RowTile, avx2::kQ8ColTile,
                       avx2::kQ8GemvRows);
+  t.from_float[type_slot(type_traits(TensorType::Q8_0))] = avx2::quantize_row_q8_0;
+  t.from_float[type_slot(type_traits(TensorType::Q8_1))] = avx2::quantize_row_q8_1;
   return t;
 }
 #endif
@@ -398,6 +400,8 @@ KernelTable make_avx512(const KernelTable& lower) {
   t.attention = avx512::attention;
   t.layer_norm_gelu_add = avx512::layer_norm_gelu_add;
   t.from_float[type_slot(type_traits(TensorType::Q8_K))] = avx512::quantize_row_q8_K;
+  t.from_float[type_slot(type_traits(TensorType::Q8_0))] = avx512::quantize_row_q8_0;
+  t.from_float[type_slot(type_traits(TensorType::Q8_1))] = avx512::quantize_row_q8_1;
   set_matmul(t, TensorType::Q4_0,
              {.name = "matmul_q4_0_q8_0__avx512",
               .fn = avx512::matmul_q4_0_q8_0,

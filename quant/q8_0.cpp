@@ -56,7 +56,7 @@ float quantize_block_q8_activation(const float* x, int8_t* qs, int32_t& sum) {
   float amax = 0.0f;
   for (int64_t j = 0; j < kQk8_0; ++j) {
     const float a = std::fabs(x[j]);
-    amax = amax > a ? amax : a;
+    amax = a > amax ? a : amax;  // a NaN never wins, whatever its position
   }
   const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
   uint32_t total = 0;

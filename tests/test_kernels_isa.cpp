@@ -603,8 +603,8 @@ TEST_CASE("an unknown or unsupported ISA request is a clear error", "[kernels][i
   }
 }
 
-TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
-          "[kernels][isa][q8_K]") {
+TEST_CASE("every ISA's activation quantizers give the reference's bytes",
+          "[kernels][isa][q8_K][q8_0]") {
   // Blocks of normal values at several scales, of integers and half-integers (exact ties after
   // the scaling when the largest is 127 or 63.5), a largest magnitude held by both signs, all
   // zeros, and the special values (NaN, quiet or signalling, is never the largest; inf makes the
@@ -612,16 +612,27 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
   const float specials[] = {
       0.0f,   -0.0f,   INFINITY, -INFINITY, NAN,
       1e-40f, -1e-40f, 3e38f,    -3e38f,    std::numeric_limits<float>::signaling_NaN()};
-  for (const KernelTable* table : fast_tables()) {
-    const TypeTraits& q8_k = tern::type_traits(TensorType::Q8_K);
-    const auto fast = table->from_float_for(q8_k);
-    if (fast == tern::kernels::scalar_table().from_float_for(q8_k)) continue;
+  int n_fast = 0;
+  for (const auto& [table, type] : [] {
+         std::vector<std::pair<const KernelTable*, TensorType>> v;
+         for (const KernelTable* t : fast_tables()) {
+           for (const TensorType a : {TensorType::Q8_K, TensorType::Q8_0, TensorType::Q8_1})
+             v.emplace_back(t, a);
+         }
+         return v;
+       }()) {
+    const TypeTraits& act = tern::type_traits(type);
+    const auto fast = table->from_float_for(act);
+    const auto reference = tern::kernels::scalar_table().from_float_for(act);
+    if (fast == reference) continue;
+    ++n_fast;
+    const int64_t blk = act.block_elems;
     std::mt19937_64 rng(13);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     int n_cases = 0;
     for (int mode = 0; mode < 10; ++mode) {
       for (const int64_t blocks : {1, 2, 3, 6}) {
-        const int64_t n = blocks * tern::kQkK;
+        const int64_t n = blocks * blk;
         std::vector<float> x(static_cast<size_t>(n));
         for (size_t i = 0; i < x.size(); ++i) {
           const float r = normal(rng);
@@ -645,34 +656,39 @@ TEST_CASE("every ISA's Q8_K activation quantizer gives the reference's bytes",
               x[i] = i % 7 == 3 ? (i % 2 == 0 ? 4.0f : -4.0f) : r;
               break;
             case 6:
-              x[i] = i < tern::kQkK ? 0.0f : r;
+              x[i] = i < static_cast<size_t>(blk) ? 0.0f : r;
               break;
             case 7:
               x[i] = i % 3 == 0 ? specials[(i / 3) % std::size(specials)] : r;
               break;
             case 8:
-              x[i] = i % 5 == 0 ? specials[(i / 5 + i / 256) % std::size(specials)] : 1e-42f;
+              x[i] = i % 5 == 0
+                         ? specials[(i / 5 + i / static_cast<size_t>(blk)) % std::size(specials)]
+                         : 1e-42f;
               break;
             default:
               // The largest, then a signalling NaN in the same lane of every vector width: a
               // lane maximum that let the NaN through would lose the largest.
-              x[i] = i % 256 == 0    ? -30.0f
-                     : i % 256 == 16 ? std::numeric_limits<float>::signaling_NaN()
-                                     : r;
+              x[i] = i % static_cast<size_t>(blk) == 0 ? -30.0f
+                     : i % static_cast<size_t>(blk) == 16
+                         ? std::numeric_limits<float>::signaling_NaN()
+                         : r;
           }
         }
-        std::vector<std::byte> want(tern::row_bytes(tern::type_traits(TensorType::Q8_K), n));
+        std::vector<std::byte> want(tern::row_bytes(act, n));
         std::vector<std::byte> got(want.size(), std::byte{0x5a});
-        tern::kernels::scalar_table().from_float_for(q8_k)(x.data(), want.data(), n);
+        reference(x.data(), want.data(), n);
         fast(x.data(), got.data(), n);
         if (std::memcmp(want.data(), got.data(), want.size()) != 0) {
-          FAIL_CHECK(table->name << " quantize_row_q8_K, mode " << mode << ", blocks " << blocks);
+          FAIL_CHECK(table->name << " from_float to " << act.name << ", mode " << mode
+                                 << ", blocks " << blocks);
         }
         ++n_cases;
       }
     }
     CHECK(n_cases == 40);
   }
+  if (n_fast == 0) WARN("no ISA table with its own activation quantizer here");
 }
 
 TEST_CASE("the NEON table runs the sdot kernels exactly where the CPU has dotprod",

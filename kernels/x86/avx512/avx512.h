@@ -29,8 +29,10 @@ void matmul_tq2_0_q8_K_gfni(const TypeTraits& w_type, const std::byte* w, size_t
 // InterleaveRowsFn: kTq2InterleaveRows TQ2_0 rows to the layout matmul_tq2_0_q8_K reads.
 void interleave_tq2_0_quad(const std::byte* rows, size_t stride, std::byte* dst, int64_t n);
 
-// QuantizeRowFn (quantize_q8_k.cpp).
+// QuantizeRowFn (quantize_q8_k.cpp, quantize_q8_0.cpp).
 void quantize_row_q8_K(const float* src, void* dst, int64_t n);
+void quantize_row_q8_0(const float* src, void* dst, int64_t n);
+void quantize_row_q8_1(const float* src, void* dst, int64_t n);
 
 // "matmul_tq2_0_q8_K__avx512_lut": the same product by table lookup (an alternative entry; the
 // tables of each activation row live in a per-thread heap buffer, about 130 KiB, allocated at
