@@ -121,6 +121,9 @@ struct MatmulKernel {
   // reads row r inside group r / interleave_rows. Use pack_matrix rather than calling these.
   InterleaveRowsFn interleave = nullptr;
   int interleave_rows = 1;
+  // Only matrices whose row count is a multiple of this are interleaved; `fn` reads the others
+  // in the file's layout (it sees the same n_rows, so it knows which).
+  int interleave_row_multiple = 1;
   // Weight rows x activation rows the kernel handles per step (its register tile), and weight
   // rows per step for a single activation row (decode); the test harness sweeps shapes around them.
   int row_tile = 1;
@@ -135,8 +138,10 @@ struct MatmulKernel {
 // writes for n_rows rows of k elements (file rows of file_stride bytes).
 size_t packed_stride(const MatmulKernel& mk, int64_t k, size_t file_stride);
 size_t packed_matrix_bytes(const MatmulKernel& mk, int64_t n_rows, int64_t k, size_t file_stride);
-// Whether the kernel reads another layout than the file's.
-bool repacks(const MatmulKernel& mk);
+// Whether the kernel interleaves a matrix of n_rows rows, and whether it reads another layout
+// than the file's.
+bool interleaves(const MatmulKernel& mk, int64_t n_rows);
+bool repacks(const MatmulKernel& mk, int64_t n_rows);
 // Writes n_rows file rows (src_stride apart) in the kernel's layout to dst (packed_matrix_bytes).
 // Runs at load time; allocates a staging buffer when rows are both packed and interleaved.
 void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride, int64_t n_rows,

@@ -1,5 +1,6 @@
 // Load-time repacking of a weight matrix into the layout its matmul kernel reads: per-row packs
-// (TQ1_0 to TQ2_0) and row interleaves (TQ2_0 quads for AVX-512), composed in that order.
+// (TQ1_0 to TQ2_0) and row interleaves (AVX-512's TQ2_0 quads and Q4_0 groups of 16), composed in
+// that order.
 #include <cstring>
 #include <vector>
 
@@ -11,14 +12,18 @@ size_t packed_stride(const MatmulKernel& mk, int64_t k, size_t file_stride) {
   return mk.pack != nullptr ? mk.packed_row_bytes(k) : file_stride;
 }
 
+bool interleaves(const MatmulKernel& mk, int64_t n_rows) {
+  return mk.interleave != nullptr && n_rows % mk.interleave_row_multiple == 0;
+}
+
 size_t packed_matrix_bytes(const MatmulKernel& mk, int64_t n_rows, int64_t k, size_t file_stride) {
-  const int64_t group = mk.interleave != nullptr ? mk.interleave_rows : 1;
+  const int64_t group = interleaves(mk, n_rows) ? mk.interleave_rows : 1;
   const int64_t rows = (n_rows + group - 1) / group * group;
   return packed_stride(mk, k, file_stride) * static_cast<size_t>(rows);
 }
 
-bool repacks(const MatmulKernel& mk) {
-  return mk.pack != nullptr || mk.interleave != nullptr;
+bool repacks(const MatmulKernel& mk, int64_t n_rows) {
+  return mk.pack != nullptr || interleaves(mk, n_rows);
 }
 
 void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride, int64_t n_rows,
@@ -32,7 +37,7 @@ void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride
       std::memcpy(out, row, stride);
     }
   };
-  if (mk.interleave == nullptr) {
+  if (!interleaves(mk, n_rows)) {
     for (int64_t r = 0; r < n_rows; ++r) pack_row(r, dst + static_cast<size_t>(r) * stride);
     return;
   }
@@ -52,7 +57,7 @@ void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride
 }
 
 bool packs_in_place(const MatmulKernel& mk, int64_t n_rows) {
-  return mk.pack == nullptr && mk.interleave != nullptr && n_rows % mk.interleave_rows == 0;
+  return mk.pack == nullptr && interleaves(mk, n_rows) && n_rows % mk.interleave_rows == 0;
 }
 
 void pack_matrix_in_place(const MatmulKernel& mk, std::byte* rows, size_t file_stride,

@@ -405,6 +405,9 @@ KernelTable make_avx512(const KernelTable& lower) {
   set_matmul(t, TensorType::Q4_0,
              {.name = "matmul_q4_0_q8_0__avx512",
               .fn = avx512::matmul_q4_0_q8_0,
+              .interleave = avx512::interleave_q4_0_rows16,
+              .interleave_rows = avx512::kQ4InterleaveRows,
+              .interleave_row_multiple = avx512::kQ4InterleaveRowMultiple,
               .row_tile = avx512::kQ4RowTile,
               .col_tile = avx512::kQ4ColTile,
               .gemv_row_tile = avx512::kQ4GemvRows});

@@ -329,7 +329,7 @@ std::vector<float> run(const MatmulKernel& mk, const TypeTraits& t, const Matric
   const std::byte* w = m.w.data();
   size_t w_stride = m.w_stride;
   std::vector<std::byte> packed;
-  if (tern::kernels::repacks(mk)) {
+  if (tern::kernels::repacks(mk, s.rows)) {
     w_stride = tern::kernels::packed_stride(mk, s.k, m.w_stride);
     packed.resize(tern::kernels::packed_matrix_bytes(mk, s.rows, s.k, m.w_stride));
     tern::kernels::pack_matrix(mk, m.w.data(), m.w_stride, s.rows, s.k, packed.data());

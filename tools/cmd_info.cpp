@@ -86,7 +86,12 @@ int run_cpu_info() {
              std::to_string(tt.block_bytes) + " B)";
     }
     if (mk.interleave != nullptr) {
-      note += " (rows interleaved in groups of " + std::to_string(mk.interleave_rows) + " at load)";
+      note += " (rows interleaved in groups of " + std::to_string(mk.interleave_rows) + " at load";
+      if (mk.interleave_row_multiple > 1) {
+        note += ", in matrices of a multiple of " + std::to_string(mk.interleave_row_multiple) +
+                " rows";
+      }
+      note += ")";
     }
     std::printf("  %-6s %s%s\n", std::string(tt.name).c_str(), std::string(mk.name).c_str(),
                 note.c_str());

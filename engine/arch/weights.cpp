@@ -77,7 +77,7 @@ void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::Kernel
   w.kernel_data = w.data;
   w.kernel_stride = w.row_stride;
   w.packed.reset();
-  const bool repack = kernels::repacks(mk);
+  const bool repack = kernels::repacks(mk, w.rows);
   if (!repack && (!arena.copy_file_rows || w.data_in_huge_pages)) return;
   // Rows already in memory this process owns (read with --no-mmap, or converted from I2_S) that
   // nothing else reads are interleaved where they are, so that RSS holds the matrix once.

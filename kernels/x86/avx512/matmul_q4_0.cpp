@@ -56,52 +56,59 @@ struct Q4Lanes {
   }
 };
 
-// The repacked order (x86::Q4RepackedTiles): 4 rows per zmm, a row per 128-bit lane.
-struct Q4Repacked : Regs {
-  static constexpr int kPerReg = 4;
-  static constexpr int kColTile = kQ4ColTile;
-  using Lanes = x86::RepackedLanes<kPerReg>;
+// The repacked order on rows interleaved at load in groups of 16 (interleave_q4_0_rows16). Group
+// g holds rows 16g..16g+15 in 16 * w_stride bytes, block after block, 288 bytes a block: the 16
+// rows' fp16 scales in accumulator lane order (lane 4k + j: row 4j + k, where block_sums leaves
+// its sum), then register j = 0..3 (64 bytes): rows 4j..4j+3's 16 code bytes, a row per 128-bit
+// lane. A block is then one 256-bit and four 512-bit loads, where the file's rows took sixteen
+// 128-bit loads, their inserts and a gather of the scales (which bound the decode kernel).
+constexpr int kGroupRows = kQ4InterleaveRows;
+constexpr size_t kGroupBlock = kGroupRows * kWBlock;
+constexpr size_t kCodesAt = kGroupRows * sizeof(uint16_t);
+using GroupLanes = x86::RepackedLanes<4>;
+static_assert(GroupLanes::kRows == kGroupRows && kQ4RowTile == kGroupRows &&
+              kQ4GemvRows == kGroupRows);
 
-  struct Tile {
-    Tile(const Lanes& lanes, int rows)
-        : scale_index(_mm512_loadu_si512(lanes.row_offset)),
-          to_rows(_mm512_loadu_si512(lanes.lane)),
-          mask(static_cast<__mmask16>((1u << rows) - 1)) {}
-    __m512i scale_index, to_rows;
-    __mmask16 mask;
-  };
-
-  // The rows' scales in lane order (4 bytes from each scale's address; the low 2 are it).
-  static F scales(const Tile& t, const uint8_t* wb) {
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(t.scale_index, wb, 1)));
+// Output row r sits in accumulator lane lane_of_row(r).
+struct ToRows {
+  int32_t lane[kGroupRows];
+  constexpr ToRows() : lane{} {
+    for (int r = 0; r < kGroupRows; ++r) lane[r] = GroupLanes::lane_of_row(r);
   }
+};
+constexpr ToRows kToRows{};
 
-  // Codes of rows 4j..4j+3 unpacked once for all the activation rows, then two vpdpbusd per
-  // register and activation row from the start value -8 * (the activations each lane meets).
-  template <int C, class Add>
-  static void sums(const Lanes& lanes, const Tile& t, const uint8_t* w, size_t off,
-                   const uint8_t* const (&xb)[C], Add add) {
-    const __m512i nibble = _mm512_set1_epi8(0x0f);
-    const __m512i eight = _mm512_set1_epi8(8);
-    const F wd = scales(t, w + off);
+// Rows 16g.. of the group at g x C activation rows over nb blocks; y is row 16g's output, and
+// only the rows in `store` are written.
+template <int C>
+[[gnu::noinline]] void group_tile(const uint8_t* g, size_t w_stride, const uint8_t* x,
+                                  size_t x_stride, int64_t nb, float* y, int64_t ldy,
+                                  __mmask16 store) {
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  const __m512i eight = _mm512_set1_epi8(8);
+  __m512 facc[C];
+#pragma GCC unroll 16
+  for (auto& f : facc) f = _mm512_setzero_ps();
+  const x86::WeightPrefetch<kGroupRows, kWBlock> prefetch(g, w_stride);
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch.at(b);
+    const uint8_t* blk = g + static_cast<size_t>(b) * kGroupBlock;
+    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
     __m512i lo[4], hi[4];
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
-      const auto at = [&](int i) {
-        return _mm_loadu_si128(reinterpret_cast<const __m128i*>(lanes.qs[4 * j + i] + off));
-      };
-      const __m256i r01 = _mm256_inserti128_si256(_mm256_castsi128_si256(at(0)), at(1), 1);
-      const __m256i r23 = _mm256_inserti128_si256(_mm256_castsi128_si256(at(2)), at(3), 1);
-      const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(r01), r23, 1);
+      const __m512i q = _mm512_loadu_si512(blk + kCodesAt + 64 * j);
       lo[j] = _mm512_and_si512(q, nibble);
       hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), nibble);
     }
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
+      const uint8_t* xb =
+          x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_0);
       const __m512i alo =
-          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[c] + kXQs)));
-      const __m512i ahi = _mm512_broadcast_i32x4(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[c] + kXQs + 16)));
+          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs)));
+      const __m512i ahi =
+          _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + kXQs + 16)));
       // Lane i of every row: -8 * (a[4i..4i+3] + a[16+4i..16+4i+3]).
       const __m512i start = _mm512_sub_epi32(
           _mm512_setzero_si512(),
@@ -111,23 +118,78 @@ struct Q4Repacked : Regs {
       for (int j = 0; j < 4; ++j) {
         v[j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(start, lo[j], alo), hi[j], ahi);
       }
-      add(c, x86::block_sums<Q4Repacked>(v), wd);
+      // d = d_w * d_a rounded once, as the reference; then one fused multiply-add per output.
+      const __m512i sums = x86::block_sums<Regs>(v);
+      facc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums),
+                                _mm512_mul_ps(wd, _mm512_set1_ps(x86::fp16_at(xb))), facc[c]);
     }
   }
+  const __m512i to_rows = _mm512_loadu_si512(kToRows.lane);
+#pragma GCC unroll 16
+  for (int c = 0; c < C; ++c) {
+    _mm512_mask_storeu_ps(y + static_cast<int64_t>(c) * ldy, store,
+                          _mm512_permutexvar_ps(to_rows, facc[c]));
+  }
+}
 
-  static void store(const Tile& t, float* y, F acc) {
-    _mm512_mask_storeu_ps(y, t.mask, _mm512_permutexvar_ps(t.to_rows, acc));
+using GroupTileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, int64_t, float*,
+                             int64_t, __mmask16);
+// group_tile<C> for C in 1..kQ4ColTile, indexed [C - 1].
+struct GroupTiles {
+  GroupTileFn fn[kQ4ColTile];
+  constexpr GroupTiles() : fn{} { fill<1>(); }
+  template <int C>
+  constexpr void fill() {
+    fn[C - 1] = &group_tile<C>;
+    if constexpr (C < kQ4ColTile) fill<C + 1>();
   }
 };
-static_assert(4 * Q4Repacked::kPerReg == kQ4RowTile && kQ4GemvRows == kQ4RowTile);
+constexpr GroupTiles kGroupTiles{};
+
+// The repacked order over rows [r0, r1): whole groups, the edge groups stored in part.
+void interleaved_matmul(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
+                        int64_t n_x, int64_t nb, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  for (int64_t g = r0 / kGroupRows; g * kGroupRows < r1; ++g) {
+    const int64_t first = g * kGroupRows;
+    const int64_t lo = r0 > first ? r0 - first : 0;
+    const int64_t hi = r1 - first < kGroupRows ? r1 - first : kGroupRows;
+    const auto store = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    for (int64_t m = 0; m < n_x; m += kQ4ColTile) {
+      const int64_t nc = n_x - m < kQ4ColTile ? n_x - m : kQ4ColTile;
+      kGroupTiles.fn[nc - 1](w + static_cast<size_t>(first) * w_stride, w_stride,
+                             x + static_cast<size_t>(m) * x_stride, x_stride, nb,
+                             y + m * ldy + first, ldy, store);
+    }
+  }
+}
 
 }  // namespace
+
+void interleave_q4_0_rows16(const std::byte* rows, size_t stride, std::byte* dst, int64_t n) {
+  const int64_t nb = n / kQk4_0;
+  for (int64_t b = 0; b < nb; ++b) {
+    std::byte* out = dst + static_cast<size_t>(b) * kGroupBlock;
+    const auto block = [&](int r) { return rows + static_cast<size_t>(r) * stride + b * kWBlock; };
+    for (int l = 0; l < kGroupRows; ++l) {
+      std::memcpy(out + 2 * l, block(GroupLanes::row_of_lane(l)), sizeof(uint16_t));
+    }
+    for (int r = 0; r < kGroupRows; ++r) std::memcpy(out + kCodesAt + 16 * r, block(r) + kWQs, 16);
+  }
+}
 
 void matmul_q4_0_q8_0(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
                       int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
                       float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  x86::matmul_q4_0<x86::Q4RepackedTiles<Q4Repacked>, Q4Lanes>(w, w_stride, n_rows, x, x_stride, n_x,
-                                                              k, y, ldy, r0, r1);
+  // quant::select_matmul_dot: llama.cpp repacks Q4_0 matrices of a multiple of 8 rows and always
+  // multiplies them in its interleaved order; the others take the 8-lane vec_dot order.
+  if (n_rows % kQ4InterleaveRowMultiple == 0) {
+    interleaved_matmul(reinterpret_cast<const uint8_t*>(w), w_stride,
+                       reinterpret_cast<const uint8_t*>(x), x_stride, n_x, k / kQk4_0, y, ldy, r0,
+                       r1);
+  } else {
+    x86::TileDriver<x86::BlockLanes<Q4Lanes>>::run(w, w_stride, x, x_stride, n_x, k, y, ldy, r0,
+                                                   r1);
+  }
 }
 
 }  // namespace tern::kernels::avx512
