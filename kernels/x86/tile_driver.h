@@ -62,6 +62,25 @@ class WeightPrefetch {
   const char* base_;
 };
 
+// Software prefetch for a tile that reads its weights as one stream in memory order (rows
+// interleaved at load): kStepBytes per step, kAhead bytes ahead. A whole tile ahead, as
+// WeightPrefetch does for tiles of separate rows, overflows L1 once a tile passes 32 KiB (16
+// interleaved Q4_0 rows of 4096: 0.7x the bandwidth, measured); 8 KiB kept up at every shape.
+template <size_t kStepBytes, size_t kAhead = 8192>
+class StreamPrefetch {
+ public:
+  explicit StreamPrefetch(const uint8_t* w) : base_(reinterpret_cast<const char*>(w) + kAhead) {}
+
+  void at(int64_t step) const {
+    const char* pf = base_ + step * static_cast<int64_t>(kStepBytes);
+#pragma GCC unroll 16
+    for (size_t i = 0; i * 64 < kStepBytes + 64; ++i) _mm_prefetch(pf + 64 * i, _MM_HINT_T0);
+  }
+
+ private:
+  const char* base_;
+};
+
 }  // namespace
 
 // No per-call constants.

@@ -81,15 +81,14 @@ constexpr ToRows kToRows{};
 // Rows 16g.. of the group at g x C activation rows over nb blocks; y is row 16g's output, and
 // only the rows in `store` are written.
 template <int C>
-[[gnu::noinline]] void group_tile(const uint8_t* g, size_t w_stride, const uint8_t* x,
-                                  size_t x_stride, int64_t nb, float* y, int64_t ldy,
-                                  __mmask16 store) {
+[[gnu::noinline]] void group_tile(const uint8_t* g, const uint8_t* x, size_t x_stride, int64_t nb,
+                                  float* y, int64_t ldy, __mmask16 store) {
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   const __m512i eight = _mm512_set1_epi8(8);
   __m512 facc[C];
 #pragma GCC unroll 16
   for (auto& f : facc) f = _mm512_setzero_ps();
-  const x86::WeightPrefetch<kGroupRows, kWBlock> prefetch(g, w_stride);
+  const x86::StreamPrefetch<kGroupBlock> prefetch(g);
   for (int64_t b = 0; b < nb; ++b) {
     prefetch.at(b);
     const uint8_t* blk = g + static_cast<size_t>(b) * kGroupBlock;
@@ -132,8 +131,8 @@ template <int C>
   }
 }
 
-using GroupTileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, int64_t, float*,
-                             int64_t, __mmask16);
+using GroupTileFn = void (*)(const uint8_t*, const uint8_t*, size_t, int64_t, float*, int64_t,
+                             __mmask16);
 // group_tile<C> for C in 1..kQ4ColTile, indexed [C - 1].
 struct GroupTiles {
   GroupTileFn fn[kQ4ColTile];
@@ -156,7 +155,7 @@ void interleaved_matmul(const uint8_t* w, size_t w_stride, const uint8_t* x, siz
     const auto store = static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
     for (int64_t m = 0; m < n_x; m += kQ4ColTile) {
       const int64_t nc = n_x - m < kQ4ColTile ? n_x - m : kQ4ColTile;
-      kGroupTiles.fn[nc - 1](w + static_cast<size_t>(first) * w_stride, w_stride,
+      kGroupTiles.fn[nc - 1](w + static_cast<size_t>(first) * w_stride,
                              x + static_cast<size_t>(m) * x_stride, x_stride, nb,
                              y + m * ldy + first, ldy, store);
     }
