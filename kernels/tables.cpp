@@ -329,6 +329,7 @@ KernelTable make_avx2(const KernelTable& lower) {
               .gemv_row_tile = avx2::kKQuantGemvRows});
   set_block32_matmuls(t, avx2::block32_matmul, avx2::kQ8RowTile, avx2::kQ8ColTile,
                       avx2::kQ8GemvRows);
+  t.from_float[type_slot(type_traits(TensorType::Q8_K))] = avx2::quantize_row_q8_K;
   t.from_float[type_slot(type_traits(TensorType::Q8_0))] = avx2::quantize_row_q8_0;
   t.from_float[type_slot(type_traits(TensorType::Q8_1))] = avx2::quantize_row_q8_1;
   return t;

@@ -38,7 +38,8 @@ void matmul_q8_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_str
                       const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
                       int64_t ldy, int64_t r0, int64_t r1);
 
-// QuantizeRowFn: activation rows to Q8_0 and Q8_1 (quantize_q8_0.cpp).
+// QuantizeRowFn: activation rows to Q8_K (quantize_q8_k.cpp), Q8_0 and Q8_1 (quantize_q8_0.cpp).
+void quantize_row_q8_K(const float* src, void* dst, int64_t n);
 void quantize_row_q8_0(const float* src, void* dst, int64_t n);
 void quantize_row_q8_1(const float* src, void* dst, int64_t n);
 // Element-wise kernels (layer_norm.cpp, activations.cpp): LayerNormFn, AddLayerNormFn,
