@@ -229,6 +229,8 @@ KernelTable make_neon(const KernelTable& lower) {
   t.attention = neon::attention;
   t.fp32_to_fp16_row = neon::fp32_to_fp16_row;
   t.from_float[type_slot(type_traits(TensorType::Q8_K))] = neon::quantize_row_q8_K;
+  t.from_float[type_slot(type_traits(TensorType::Q8_0))] = neon::quantize_row_q8_0;
+  t.from_float[type_slot(type_traits(TensorType::Q8_1))] = neon::quantize_row_q8_1;
   return t;
 }
 #endif

@@ -165,5 +165,8 @@ void fp32_to_fp16_row(const float* x, uint16_t* y, int64_t n);
 
 // Activation rows to Q8_K (quantize_q8_k.cpp): the from_float of TQ2_0, TQ1_0 and the K-quants.
 void quantize_row_q8_K(const float* src, void* dst, int64_t n);
+// QuantizeRowFn: activation rows to Q8_0 and Q8_1 (quantize_q8_0.cpp).
+void quantize_row_q8_0(const float* src, void* dst, int64_t n);
+void quantize_row_q8_1(const float* src, void* dst, int64_t n);
 
 }  // namespace tern::kernels::neon

@@ -1,17 +1,20 @@
 // Activation rows to Q8_0/Q8_1 with AVX2 (what the engine runs before every Q4_0, Q5_x, Q8_0 and
 // MXFP4 product; scalar, it was 5.5% of a 2-thread pp128 profile on Q4_0 and ran on one thread):
-// kernels/x86/quantize_q8_0_lanes.h over four 8-lane registers per block.
+// kernels/quantize_q8_0_lanes.h over four 8-lane registers per block.
 #include <cstdint>
 
+#include "kernels/quantize_q8_0_lanes.h"
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/simd.h"
 #include "kernels/x86/intrinsics.h"
-#include "kernels/x86/quantize_q8_0_lanes.h"
 
 namespace tern::kernels::avx2 {
 namespace {
 
 struct Q8Lanes : Lanes {
+  static uint16_t to_fp16(float f) {
+    return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+  }
   static V abs(V v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
   static int32_t round_pack(const V (&v)[4], int8_t* qs) {

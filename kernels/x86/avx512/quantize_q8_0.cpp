@@ -1,17 +1,20 @@
 // Activation rows to Q8_0/Q8_1 with AVX-512 (what the engine runs before every Q4_0, Q5_x, Q8_0
-// and MXFP4 product): kernels/x86/quantize_q8_0_lanes.h over two 16-lane registers per block;
+// and MXFP4 product): kernels/quantize_q8_0_lanes.h over two 16-lane registers per block;
 // vpmovsdb saturates to int8 directly.
 #include <cstdint>
 
+#include "kernels/quantize_q8_0_lanes.h"
 #include "kernels/x86/avx512/avx512.h"
 #include "kernels/x86/avx512/simd.h"
 #include "kernels/x86/intrinsics.h"
-#include "kernels/x86/quantize_q8_0_lanes.h"
 
 namespace tern::kernels::avx512 {
 namespace {
 
 struct Q8Lanes : Lanes {
+  static uint16_t to_fp16(float f) {
+    return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+  }
   static V abs(V v) { return _mm512_abs_ps(v); }
 
   static int32_t round_pack(const V (&v)[2], int8_t* qs) {
