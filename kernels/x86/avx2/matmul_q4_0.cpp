@@ -133,8 +133,8 @@ static_assert(4 * Q4Repacked::kPerReg == kQ4RowTile && kQ4GemvRows == kQ4RowTile
 void matmul_q4_0_q8_0(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
                       int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
                       float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  x86::matmul_q4_0<x86::Q4RepackedTiles<Q4Repacked>, Q4Lanes>(w, w_stride, n_rows, x, x_stride, n_x,
-                                                              k, y, ldy, r0, r1);
+  x86::matmul_q4_0_rows<x86::Q4RepackedTiles<Q4Repacked>, Q4Lanes>(w, w_stride, n_rows, x, x_stride,
+                                                                   n_x, k, y, ldy, r0, r1);
 }
 
 }  // namespace tern::kernels::avx2
