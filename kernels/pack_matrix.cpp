@@ -1,6 +1,6 @@
 // Load-time repacking of a weight matrix into the layout its matmul kernel reads: per-row packs
-// (TQ1_0 to TQ2_0) and row interleaves (AVX-512's TQ2_0 quads and Q4_0 groups of 16), composed in
-// that order.
+// (TQ1_0 to TQ2_0) and row interleaves (AVX-512's TQ2_0 quads, x86 Q4_0 groups of 16 or 8),
+// composed in that order.
 #include <cstring>
 #include <vector>
 

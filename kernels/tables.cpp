@@ -289,6 +289,9 @@ KernelTable make_avx2(const KernelTable& lower) {
   set_matmul(t, TensorType::Q4_0,
              {.name = "matmul_q4_0_q8_0__avx2",
               .fn = avx2::matmul_q4_0_q8_0,
+              .interleave = avx2::interleave_q4_0_rows8,
+              .interleave_rows = avx2::kQ4InterleaveRows,
+              .interleave_row_multiple = avx2::kQ4InterleaveRowMultiple,
               .row_tile = avx2::kQ4RowTile,
               .col_tile = avx2::kQ4ColTile,
               .gemv_row_tile = avx2::kQ4GemvRows});

@@ -1,10 +1,12 @@
-// The Q4_0 x Q8_0 matrix product's choice between the scalar reference's two orders and the
-// repacked order's tile skeleton, shared by the x86 kernels. Included only by per-ISA kernel files,
-// with tile providers and policies from their anonymous namespace (see tile_driver.h).
+// The Q4_0 x Q8_0 matrix product's choice between the scalar reference's two orders, and the
+// repacked order on rows interleaved at load in groups (the layout, its load-time interleave and
+// the group tiles), written once for the x86 kernels over each ISA's policy. Included only by
+// per-ISA kernel files, with policies from their anonymous namespace (see tile_driver.h).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/x86/block_lanes.h"
 #include "kernels/x86/tile_driver.h"
@@ -15,26 +17,20 @@ namespace tern::kernels::x86 {
 namespace {
 
 // The repacked tiles keep the block sum of row P j + k (j < 4, k < P: P rows per register, one per
-// 128-bit lane) in lane 4 k + j, where their unpack/add reduction leaves it. Per tile: the rows'
-// quant pointers (rows past `rows` repeat the last one), each lane's row offset (to gather the
-// scales in lane order), each row's lane (to store in row order) and which rows are stored.
+// 128-bit lane) in lane 4 k + j, where their unpack/add reduction leaves it.
 template <int P>
 struct RepackedLanes {
   static constexpr int kRows = 4 * P;
   static constexpr int lane_of_row(int r) { return 4 * (r % P) + r / P; }
   static constexpr int row_of_lane(int l) { return P * (l % 4) + l / 4; }
-
-  RepackedLanes(int rows, const uint8_t* w, size_t w_stride, size_t qs_offset) {
-    for (int i = 0; i < kRows; ++i) {
-      qs[i] = w + static_cast<size_t>(i < rows ? i : rows - 1) * w_stride + qs_offset;
-      const int lr = row_of_lane(i) < rows ? row_of_lane(i) : rows - 1;
-      row_offset[i] = static_cast<int32_t>(static_cast<size_t>(lr) * w_stride);
-      lane[i] = lane_of_row(i);
-      stored[i] = i < rows ? -1 : 0;
+  // lane_of_row(r) for every row: the permutation that stores a tile in row order.
+  struct ToRows {
+    int32_t lane[kRows];
+    constexpr ToRows() : lane{} {
+      for (int r = 0; r < kRows; ++r) lane[r] = lane_of_row(r);
     }
-  }
-  const uint8_t* qs[kRows];
-  int32_t row_offset[kRows], lane[kRows], stored[kRows];
+  };
+  static constexpr ToRows kToRows{};
 };
 
 // The unpack/add reduction (exact integers) of v[j], whose 128-bit lane k holds 4 int32 parts of
@@ -46,57 +42,117 @@ typename Q::I block_sums(const typename Q::I (&v)[4]) {
   return Q::add32(Q::unpacklo64(t01, t23), Q::unpackhi64(t01, t23));
 }
 
-// The repacked order's tiles (llama.cpp's interleaved gemv/gemm: one f32 accumulator per output,
-// acc = fma(float(block sum), d_w * d_a, acc) block after block), written once over an ISA's
-// policy Q: rows [0, rows) (rows <= 4 P) x C activation rows, row r in float lane lane_of_row(r);
-// rows past `rows` repeat the last one and are not stored. The policy computes the integer block
-// sums its own way and gathers the rows' scales in lane order, in the order that suits its
-// registers (Q::sums, for one block of the tile's rows: add(c, sums, d_w) with activation row c's
-// sums in lane order), and stores a tile in row order (Q::store); I and F are its integer and float
-// vectors, Tile its per-tile constants.
+// The repacked order (llama.cpp's interleaved gemv/gemm: one f32 accumulator per output,
+// acc = fma(float(block sum), d_w * d_a, acc) block after block) on rows interleaved at load in
+// groups of 4 P rows, P per register (one per 128-bit lane), all of a group in the lanes of one
+// accumulator. Group g holds rows 4Pg.. in 4P * w_stride bytes, block after block, 4P * 18 bytes a
+// block: the rows' fp16 scales in lane order (lane l: row row_of_lane(l)), then register j = 0..3:
+// rows Pj..Pj+P-1's 16 code bytes, a row per 128-bit lane. A block is then a few contiguous loads,
+// where the file's rows took 4P 128-bit loads, their inserts and a gather of the scales.
+//
+// Policy Q (an ISA's Regs, with I and F its integer and float vectors):
+//   static constexpr int kPerReg, kColTile;
+//   template <int C, class Add> static void sums(const uint8_t* scales, const uint8_t* codes,
+//       const uint8_t* const (&xb)[C], Add add);  // a block's: add(c, sums, d_w), in lane order
+//   static void store(float* y, F acc, int lo, int hi);  // rows [lo, hi) of acc, in row order
 template <class Q>
-struct Q4RepackedTiles : TileShape<4 * Q::kPerReg, Q::kColTile, 4 * Q::kPerReg, kQk4_0> {
+struct Q4Groups {
+  static constexpr int kRows = 4 * Q::kPerReg;
+  static constexpr size_t kBlock = kRows * sizeof(BlockQ4_0);
+  static constexpr size_t kCodesAt = kRows * sizeof(uint16_t);
   using Lanes = RepackedLanes<Q::kPerReg>;
-  template <int C>
-  [[gnu::noinline]] static void run(int rows, const uint8_t* w, size_t w_stride, const uint8_t* x,
-                                    size_t x_stride, int64_t nb, float* y, int64_t ldy) {
+
+  // InterleaveRowsFn: kRows rows of n elements to one group.
+  static void interleave(const std::byte* rows, size_t stride, std::byte* dst, int64_t n) {
     constexpr size_t kWBlock = sizeof(BlockQ4_0);
-    const Lanes lanes(rows, w, w_stride, offsetof(BlockQ4_0, qs));
-    const typename Q::Tile tile(lanes, rows);
+    constexpr size_t kQs = offsetof(BlockQ4_0, qs);
+    for (int64_t b = 0; b < n / kQk4_0; ++b) {
+      std::byte* out = dst + static_cast<size_t>(b) * kBlock;
+      const auto block = [&](int r) {
+        return rows + static_cast<size_t>(r) * stride + static_cast<size_t>(b) * kWBlock;
+      };
+      for (int l = 0; l < kRows; ++l) {
+        std::memcpy(out + l * sizeof(uint16_t), block(Lanes::row_of_lane(l)), sizeof(uint16_t));
+      }
+      for (int r = 0; r < kRows; ++r) {
+        std::memcpy(out + kCodesAt + r * sizeof(BlockQ4_0::qs), block(r) + kQs,
+                    sizeof(BlockQ4_0::qs));
+      }
+    }
+  }
+
+  // The group at g x C activation rows over nb blocks; y is the group's first row's output, and
+  // only rows [lo, hi) of the group are stored.
+  template <int C>
+  [[gnu::noinline]] static void tile(const uint8_t* g, const uint8_t* x, size_t x_stride,
+                                     int64_t nb, float* y, int64_t ldy, int lo, int hi) {
     typename Q::F facc[C];
 #pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) facc[c] = Q::fzero();
-    const WeightPrefetch<Lanes::kRows, kWBlock> prefetch(w, w_stride);
+    for (auto& f : facc) f = Q::fzero();
+    const StreamPrefetch<kRows * sizeof(BlockQ4_0)> prefetch(g);
     for (int64_t b = 0; b < nb; ++b) {
       prefetch.at(b);
-      const size_t off = static_cast<size_t>(b) * kWBlock;
       const uint8_t* xb[C];
 #pragma GCC unroll 16
       for (int c = 0; c < C; ++c) {
         xb[c] = x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_0);
       }
       // d = d_w * d_a rounded once, as the reference; then one fused multiply-add per output.
+      const uint8_t* block = g + static_cast<size_t>(b) * kBlock;
       Q::template sums<C>(
-          lanes, tile, w, off, xb, [&](int c, typename Q::I sums, typename Q::F wd) {
+          block, block + kCodesAt, xb, [&](int c, typename Q::I sums, typename Q::F wd) {
             facc[c] = Q::fma(Q::to_float(sums), Q::fmul(wd, Q::fsplat(fp16_at(xb[c]))), facc[c]);
           });
     }
 #pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) Q::store(tile, y + static_cast<int64_t>(c) * ldy, facc[c]);
+    for (int c = 0; c < C; ++c) Q::store(y + static_cast<int64_t>(c) * ldy, facc[c], lo, hi);
   }
+
+  // Rows [r0, r1) x activation rows [0, n_x): whole groups, the edge groups stored in part.
+  static void run(const std::byte* w, size_t w_stride, const std::byte* x, size_t x_stride,
+                  int64_t n_x, int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+    const auto* wb = reinterpret_cast<const uint8_t*>(w);
+    const auto* xb = reinterpret_cast<const uint8_t*>(x);
+    for (int64_t g = r0 / kRows; g * kRows < r1; ++g) {
+      const int64_t first = g * kRows;
+      const int lo = r0 > first ? static_cast<int>(r0 - first) : 0;
+      const int hi = r1 - first < kRows ? static_cast<int>(r1 - first) : kRows;
+      for (int64_t m = 0; m < n_x; m += Q::kColTile) {
+        const int64_t nc = n_x - m < Q::kColTile ? n_x - m : Q::kColTile;
+        kTiles.fn[nc - 1](wb + static_cast<size_t>(first) * w_stride,
+                          xb + static_cast<size_t>(m) * x_stride, x_stride, k / kQk4_0,
+                          y + m * ldy + first, ldy, lo, hi);
+      }
+    }
+  }
+
+ private:
+  using TileFn = void (*)(const uint8_t*, const uint8_t*, size_t, int64_t, float*, int64_t, int,
+                          int);
+  // tile<C> for C in 1..kColTile, indexed [C - 1].
+  struct Tiles {
+    TileFn fn[Q::kColTile];
+    constexpr Tiles() : fn{} { fill<1>(); }
+    template <int C>
+    constexpr void fill() {
+      fn[C - 1] = &tile<C>;
+      if constexpr (C < Q::kColTile) fill<C + 1>();
+    }
+  };
+  static constexpr Tiles kTiles{};
 };
 
 }  // namespace
 
-// quant::select_matmul_dot: llama.cpp repacks Q4_0 matrices of a multiple of 8 rows and always
-// multiplies them in its interleaved order (Repacked, a RowMaskedTiles base); the others take the
-// 8-lane vec_dot order (Lanes, a BlockLanes format).
-template <class Repacked, class Lanes>
+// quant::select_matmul_dot: llama.cpp repacks Q4_0 matrices of a multiple of kRowMultiple (8) rows
+// and always multiplies them in its interleaved order (Groups, a Q4Groups on rows interleaved at
+// load); the others take the 8-lane vec_dot order on the file's rows (Lanes, a BlockLanes format).
+template <int kRowMultiple, class Groups, class Lanes>
 void matmul_q4_0(const std::byte* w, size_t w_stride, int64_t n_rows, const std::byte* x,
                  size_t x_stride, int64_t n_x, int64_t k, float* y, int64_t ldy, int64_t r0,
                  int64_t r1) {
-  if (n_rows % 8 == 0) {
-    TileDriver<RowMaskedTiles<Repacked>>::run(w, w_stride, x, x_stride, n_x, k, y, ldy, r0, r1);
+  if (n_rows % kRowMultiple == 0) {
+    Groups::run(w, w_stride, x, x_stride, n_x, k, y, ldy, r0, r1);
   } else {
     TileDriver<BlockLanes<Lanes>>::run(w, w_stride, x, x_stride, n_x, k, y, ldy, r0, r1);
   }

@@ -63,8 +63,14 @@ void layer_norm_gelu_add(const float* x, const float* w, const float* b, const f
 // Q4_0 kernels, tiles of the repacked order (matrices of a multiple of 8 rows; the others run
 // the 8-lane order with tiles of their own): rows x activation rows, rows for one activation row.
 inline constexpr int kQ4RowTile = 8;
-inline constexpr int kQ4ColTile = 2;
+inline constexpr int kQ4ColTile = 4;
 inline constexpr int kQ4GemvRows = 8;
+// Q4_0 matrices of a multiple of 8 rows are interleaved at load in groups of 8 rows
+// (interleave_q4_0_rows8) and multiplied in llama.cpp's repacked order; the others are read as
+// the file has them (the 8-lane vec_dot order).
+inline constexpr int kQ4InterleaveRows = 8;
+inline constexpr int kQ4InterleaveRowMultiple = 8;
+void interleave_q4_0_rows8(const std::byte* rows, size_t stride, std::byte* dst, int64_t n);
 
 // "matmul_q4_0_q8_0__avx2".
 void matmul_q4_0_q8_0(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,

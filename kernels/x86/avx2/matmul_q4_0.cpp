@@ -16,11 +16,11 @@
 //    fill one ymm, a row per 128-bit lane: low nibbles times the activations' first half, high
 //    nibbles times the second, added in int16 and widened by vpmaddwd. Four such ymm are reduced
 //    with unpack/add steps (exact integers) to one whose lane 4k + j holds row 2j + k's block sum;
-//    the rows' scales are gathered in that lane order, and the tile is stored back in row order.
-// No load-time repack: the file's blocks are read as they are.
+//    the rows' scales are stored in that lane order by the load-time interleave (x86::Q4Groups,
+//    groups of 8 rows), and the tile is stored back in row order. The 8-lane order reads the
+//    file's rows as they are.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/simd.h"
@@ -55,39 +55,18 @@ struct Q4Lanes {
   }
 };
 
-// The repacked order (x86::Q4RepackedTiles): 2 rows per ymm, a row per 128-bit lane.
-struct Q4Repacked : Regs {
+// The repacked order on rows interleaved at load in groups of 8 (x86::Q4Groups): 2 rows per ymm,
+// so a block is the 8 scales (one 128-bit load) and four 256-bit loads of codes.
+struct Q4Group : Regs {
   static constexpr int kPerReg = 2;
   static constexpr int kColTile = kQ4ColTile;
-  using Lanes = x86::RepackedLanes<kPerReg>;
-
-  struct Tile {
-    Tile(const Lanes& lanes, int /*rows*/)
-        : scale_index(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.row_offset))),
-          to_rows(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.lane))),
-          store_mask(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.stored))) {}
-    __m256i scale_index, to_rows, store_mask;
-  };
-
-  // The rows' scales in lane order (4 bytes from each scale's address; the low 2 are it).
-  static F scales(const Tile& t, const uint8_t* wb) {
-    // The low two bytes of each gathered int32, packed into the low 128 bits.
-    const __m256i low_halves =
-        _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0, 1, 4, 5, 8, 9,
-                         12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
-    const __m256i s = _mm256_permute4x64_epi64(
-        _mm256_shuffle_epi8(
-            _mm256_i32gather_epi32(reinterpret_cast<const int*>(wb), t.scale_index, 1), low_halves),
-        0x08);
-    return _mm256_cvtph_ps(_mm256_castsi256_si128(s));
-  }
 
   // The activations prepared once for all the rows, then rows 2j and 2j+1 per ymm: low nibbles
   // times the activations' first half, high nibbles times the second, added in int16, minus
   // 8 x a and widened by vpmaddwd.
   template <int C, class Add>
-  static void sums(const Lanes& lanes, const Tile& t, const uint8_t* w, size_t off,
-                   const uint8_t* const (&xb)[C], Add add) {
+  [[gnu::always_inline]] static void sums(const uint8_t* scales, const uint8_t* codes,
+                                          const uint8_t* const (&xb)[C], Add add) {
     const __m256i nibble = _mm256_set1_epi8(0x0f);
     const __m256i eight = _mm256_set1_epi8(8);
     const __m256i ones16 = _mm256_set1_epi16(1);
@@ -101,14 +80,11 @@ struct Q4Repacked : Regs {
       eight_a[c] = _mm256_add_epi16(_mm256_maddubs_epi16(eight, alo[c]),
                                     _mm256_maddubs_epi16(eight, ahi[c]));
     }
-    const F wd = scales(t, w + off);
+    const F wd = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
     __m256i v[C][4];
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
-      const __m256i q = _mm256_inserti128_si256(
-          _mm256_castsi128_si256(
-              _mm_loadu_si128(reinterpret_cast<const __m128i*>(lanes.qs[2 * j] + off))),
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(lanes.qs[2 * j + 1] + off)), 1);
+      const __m256i q = loadu(codes + 32 * j);
       const __m256i lo = _mm256_and_si256(q, nibble);
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), nibble);
 #pragma GCC unroll 16
@@ -119,21 +95,38 @@ struct Q4Repacked : Regs {
       }
     }
 #pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) add(c, x86::block_sums<Q4Repacked>(v[c]), wd);
+    for (int c = 0; c < C; ++c) add(c, x86::block_sums<Regs>(v[c]), wd);
   }
 
-  static void store(const Tile& t, float* y, F acc) {
-    _mm256_maskstore_ps(y, t.store_mask, _mm256_permutevar8x32_ps(acc, t.to_rows));
+  // A plain store for a whole group (vmaskmovps stores are microcoded and slow on AMD cores).
+  static void store(float* y, F acc, int lo, int hi) {
+    const __m256i to_rows =
+        loadu(reinterpret_cast<const uint8_t*>(x86::RepackedLanes<kPerReg>::kToRows.lane));
+    const F rows = _mm256_permutevar8x32_ps(acc, to_rows);
+    if (lo == 0 && hi == 8) {
+      _mm256_storeu_ps(y, rows);
+      return;
+    }
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i in_range = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(lo), index),
+                                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), index));
+    _mm256_maskstore_ps(y, in_range, rows);
   }
 };
-static_assert(4 * Q4Repacked::kPerReg == kQ4RowTile && kQ4GemvRows == kQ4RowTile);
+using Groups = x86::Q4Groups<Q4Group>;
+static_assert(Groups::kRows == kQ4InterleaveRows && kQ4RowTile == Groups::kRows &&
+              kQ4GemvRows == Groups::kRows);
 
 }  // namespace
+
+void interleave_q4_0_rows8(const std::byte* rows, size_t stride, std::byte* dst, int64_t n) {
+  Groups::interleave(rows, stride, dst, n);
+}
 
 void matmul_q4_0_q8_0(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,
                       int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
                       float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  x86::matmul_q4_0<x86::Q4RepackedTiles<Q4Repacked>, Q4Lanes>(w, w_stride, n_rows, x, x_stride, n_x,
+  x86::matmul_q4_0<kQ4InterleaveRowMultiple, Groups, Q4Lanes>(w, w_stride, n_rows, x, x_stride, n_x,
                                                               k, y, ldy, r0, r1);
 }
 
