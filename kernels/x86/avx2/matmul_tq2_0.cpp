@@ -9,15 +9,18 @@
 // Pair layout (interleave_tq2_0_pair). Pair p holds rows 2p and 2p + 1 in 2 * w_stride bytes:
 // first the codes, 128 bytes per block, as four 32-byte chunks c = 2h + s whose 128-bit lane i is
 // qs[32h + 16s .. 32h + 16s + 15] of row i; then the scales, 4 bytes per block (d of rows 0, 1).
-// Shifted right by 2n and masked, chunk (h, s) holds elements 16s..16s+15 of group 4h + n of both
-// rows (u8 0..3); vpmaddubsw against those activations broadcast to both lanes gives int16 lane j
-// of 128-bit lane i = row i's offsets 16s + 2j, 16s + 2j + 1. Adding the eight groups in int16 (a
-// pair is at most 2 x 3 x 128 = 768 in magnitude, eight 6144) and then vpmaddwd by 1 gives, in
-// int32 lane t of 128-bit lane i, exactly row i's reference lane 4s + t. So one accumulator per
-// pair, activation row and s holds the lanes of two rows with no folding, and one float step
-// serves two rows (the rows' scales are one 4-byte load and one conversion per block). The bsums
-// are subtracted in int32, so any bsums (not only those of a real Q8_K row) give the reference's
-// integer. s is the outer loop so that only one set of int16 accumulators is live.
+// Masked (groups 0 and 1) or shifted right by 4 and masked (groups 2 and 3), chunk (h, s) holds
+// elements 16s..16s+15 of group 4h + n of both rows, as codes (n even) or codes x 4 (n odd): one
+// shift per chunk instead of three. vpmaddubsw against those activations broadcast to both lanes
+// gives int16 lane j of 128-bit lane i = row i's offsets 16s + 2j, 16s + 2j + 1 (times 4 for odd
+// n). The even and the odd groups are summed apart in int16 (a pair is at most 2 x 12 x 128 =
+// 3072 in magnitude, four of them 12288), the odd sum shifted right by 2 (exact: every term is a
+// multiple of 4) and added; vpmaddwd by 1 then gives, in int32 lane t of 128-bit lane i, exactly
+// row i's reference lane 4s + t. So one accumulator per pair, activation row and s holds the lanes
+// of two rows with no folding, and one float step serves two rows (their scales are one 4-byte
+// load and one conversion per block). The bsums are subtracted in int32, so any bsums (not only
+// those of a real Q8_K row) give the reference's integer. s is the outer loop so that only one
+// set of int16 accumulators is live.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
