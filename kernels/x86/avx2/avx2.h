@@ -10,7 +10,7 @@ namespace tern::kernels::avx2 {
 // Register tile of the ternary kernels: rows x activation rows per step (batches of 2 or more);
 // a single activation row runs kTq2GemvRows weight rows per step.
 inline constexpr int kTq2RowTile = 4;
-inline constexpr int kTq2ColTile = 3;
+inline constexpr int kTq2ColTile = 2;
 inline constexpr int kTq2GemvRows = 8;
 // TQ2_0 matrices are interleaved at load in pairs of rows (interleave_tq2_0_pair; padded with a
 // zero row when odd).

@@ -108,6 +108,8 @@ void pair_tile(const uint8_t* w, size_t w_stride, int64_t p0, const uint8_t* x, 
               const __m256i p = _mm256_maddubs_epi16(code, a[c]);
               __m256i& sum = sum16[q][c][n % 2];
               sum = h == 0 && n < 2 ? p : _mm256_add_epi16(sum, p);
+              // Keeps the sums a chain: reassociated, every product is live (spilled) at once.
+              asm("" : "+x"(sum));
             }
           }
         }
