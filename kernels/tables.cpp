@@ -244,6 +244,8 @@ KernelTable make_avx2(const KernelTable& lower) {
   set_matmul(t, TensorType::TQ2_0,
              {.name = "matmul_tq2_0_q8_K__avx2",
               .fn = avx2::matmul_tq2_0_q8_K,
+              .interleave = avx2::interleave_tq2_0_pair,
+              .interleave_rows = avx2::kTq2InterleaveRows,
               .row_tile = avx2::kTq2RowTile,
               .col_tile = avx2::kTq2ColTile,
               .gemv_row_tile = avx2::kTq2GemvRows});
@@ -252,6 +254,8 @@ KernelTable make_avx2(const KernelTable& lower) {
               .fn = avx2::matmul_tq2_0_q8_K,
               .pack = quant::repack_tq1_0_as_tq2_0,
               .packed_row_bytes = tq2_0_row_bytes,
+              .interleave = avx2::interleave_tq2_0_pair,
+              .interleave_rows = avx2::kTq2InterleaveRows,
               .row_tile = avx2::kTq2RowTile,
               .col_tile = avx2::kTq2ColTile,
               .gemv_row_tile = avx2::kTq2GemvRows});

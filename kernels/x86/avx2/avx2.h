@@ -9,11 +9,15 @@ namespace tern::kernels::avx2 {
 
 // Register tile of the ternary kernels: rows x activation rows per step (batches of 2 or more);
 // a single activation row runs kTq2GemvRows weight rows per step.
-inline constexpr int kTq2RowTile = 1;
-inline constexpr int kTq2ColTile = 4;
-inline constexpr int kTq2GemvRows = 1;
+inline constexpr int kTq2RowTile = 4;
+inline constexpr int kTq2ColTile = 2;
+inline constexpr int kTq2GemvRows = 8;
+// TQ2_0 matrices are interleaved at load in pairs of rows (interleave_tq2_0_pair; padded with a
+// zero row when odd).
+inline constexpr int kTq2InterleaveRows = 2;
+void interleave_tq2_0_pair(const std::byte* rows, size_t stride, std::byte* dst, int64_t n);
 
-// "matmul_tq2_0_q8_K__avx2" (and TQ1_0 repacked to TQ2_0 at load).
+// "matmul_tq2_0_q8_K__avx2" (and TQ1_0 repacked to TQ2_0 at load), on interleaved rows.
 void matmul_tq2_0_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
                        int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x, int64_t k,
                        float* y, int64_t ldy, int64_t r0, int64_t r1);
