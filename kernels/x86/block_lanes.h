@@ -67,14 +67,6 @@ inline float fma_ss(float a, float b, float c) {
   return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
 }
 
-// The sum of 8 int32 lanes (exact).
-inline int32_t hsum_epi32(__m256i v) {
-  __m128i r = _mm_add_epi32(_mm256_extracti128_si256(v, 1), _mm256_castsi256_si128(v));
-  r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
-  r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
-  return _mm_cvtsi128_si32(r);
-}
-
 }  // namespace
 
 // Format W: kBlock (bytes per block), kRowTile, kColTile, kGemvRows,

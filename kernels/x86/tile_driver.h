@@ -26,6 +26,19 @@ inline float fp16_at(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
+// f32 to IEEE half bits, to nearest with ties to even (quant/fp16.h's for every non-NaN).
+inline uint16_t fp16_bits(float f) {
+  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+}
+
+// The sum of 8 int32 lanes (exact, wrapping).
+inline int32_t hsum_epi32(__m256i v) {
+  __m128i r = _mm_add_epi32(_mm256_extracti128_si256(v, 1), _mm256_castsi256_si128(v));
+  r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+  r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 1));
+  return _mm_cvtsi128_si32(r);
+}
+
 // hsum_float_8: ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)), as quant::sum_dot_lanes.
 inline float hsum8(__m256 v) {
   __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));

@@ -7,29 +7,26 @@
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/simd.h"
 #include "kernels/x86/intrinsics.h"
+#include "kernels/x86/tile_driver.h"
 
 namespace tern::kernels::avx2 {
 namespace {
 
 struct Q8Lanes : Lanes {
-  static uint16_t to_fp16(float f) {
-    return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
-  }
+  static uint16_t to_fp16(float f) { return x86::fp16_bits(f); }
   static V abs(V v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
   static int32_t round_pack(const V (&v)[4], int8_t* qs) {
     __m256i q[4];
     for (int r = 0; r < 4; ++r) q[r] = _mm256_cvtps_epi32(v[r]);
-    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-    __m128i s4 = _mm_add_epi32(_mm256_extracti128_si256(s, 1), _mm256_castsi256_si128(s));
-    s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
+    const int32_t sum = x86::hsum_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
     // packs work within 128-bit halves: the permute puts the 32 bytes back in element order.
     const __m256i w =
         _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs),
                         _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-    return _mm_cvtsi128_si32(s4);
+    return sum;
   }
 };
 

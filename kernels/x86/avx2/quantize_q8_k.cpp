@@ -12,6 +12,7 @@
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/avx2/simd.h"
 #include "kernels/x86/intrinsics.h"
+#include "kernels/x86/tile_driver.h"
 #include "quant/blocks.h"
 
 namespace tern::kernels::avx2 {
@@ -52,11 +53,8 @@ struct Q8KLanes {
     const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(low[0], low[1]), 0xd8);
     const __m128i q = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), q);
-    __m256i s = _mm256_madd_epi16(_mm256_cvtepi8_epi16(q), _mm256_set1_epi16(1));
-    __m128i s4 = _mm_add_epi32(_mm256_extracti128_si256(s, 1), _mm256_castsi256_si128(s));
-    s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
-    return static_cast<int16_t>(_mm_cvtsi128_si32(s4));
+    return static_cast<int16_t>(
+        x86::hsum_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(q), _mm256_set1_epi16(1))));
   }
 };
 

@@ -7,14 +7,13 @@
 #include "kernels/x86/avx512/avx512.h"
 #include "kernels/x86/avx512/simd.h"
 #include "kernels/x86/intrinsics.h"
+#include "kernels/x86/tile_driver.h"
 
 namespace tern::kernels::avx512 {
 namespace {
 
 struct Q8Lanes : Lanes {
-  static uint16_t to_fp16(float f) {
-    return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
-  }
+  static uint16_t to_fp16(float f) { return x86::fp16_bits(f); }
   static V abs(V v) { return _mm512_abs_ps(v); }
 
   static int32_t round_pack(const V (&v)[2], int8_t* qs) {
