@@ -73,6 +73,7 @@ CpuFeatures detect() {
     f.avx512dq = bit(r7.b, 17);
     f.avx512bw = bit(r7.b, 30);
     f.avx512vl = bit(r7.b, 31);
+    f.avx512vbmi = bit(r7.c, 1);
     f.avx512vnni = bit(r7.c, 11);
     f.gfni = bit(r7.c, 8);
     const Regs r71 = cpuid(7, 1);
@@ -81,8 +82,10 @@ CpuFeatures detect() {
   }
   // Features whose registers the OS does not save are unusable.
   if (!f.os_avx) f.avx = f.avx2 = f.fma = f.f16c = f.avx_vnni = false;
-  if (!f.os_avx512)
+  if (!f.os_avx512) {
     f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512vnni = f.avx512bf16 = false;
+    f.avx512vbmi = false;
+  }
   return f;
 }
 #elif defined(__aarch64__)
@@ -130,6 +133,7 @@ std::string CpuFeatures::summary() const {
   add(avx512dq, "avx512dq");
   add(avx512vnni, "avx512_vnni");
   add(avx512bf16, "avx512_bf16");
+  add(avx512vbmi, "avx512_vbmi");
   add(avx_vnni, "avx_vnni");
   add(gfni, "gfni");
   add(neon, "neon");

@@ -11,7 +11,7 @@ struct CpuFeatures {
   // x86
   bool sse42 = false, avx = false, avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
-  bool avx512vnni = false, avx512bf16 = false, avx_vnni = false, gfni = false;
+  bool avx512vnni = false, avx512bf16 = false, avx512vbmi = false, avx_vnni = false, gfni = false;
   bool os_avx = false, os_avx512 = false;  // XGETBV: the OS saves the wider register state
   // ARM
   bool neon = false, dotprod = false, i8mm = false;

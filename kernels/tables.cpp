@@ -9,6 +9,7 @@
 #include "kernels/tables.h"
 #include "quant/blocks.h"
 #include "quant/formats.h"
+#include "quant/kquants.h"
 
 #include "kernels/cpu_features.h"
 #ifdef TERN_HAVE_NEON
@@ -47,6 +48,11 @@ constexpr bool kHaveAvx512 = false;
 // unpacking work per weight (docs/ARCHITECTURE.md, kernels).
 [[maybe_unused]] size_t tq2_0_row_bytes(int64_t n) {
   return static_cast<size_t>(n / kQkK) * sizeof(BlockTQ2_0);
+}
+
+// Rows of Q6_K with dense codes (quant::BlockQ6KDense): as many bytes as the file's rows.
+[[maybe_unused]] size_t q6_k_row_bytes(int64_t n) {
+  return static_cast<size_t>(n / kQkK) * sizeof(BlockQ6KDense);
 }
 
 void set_matmul(KernelTable& t, TensorType type, const MatmulKernel& k) {
@@ -452,12 +458,26 @@ KernelTable make_avx512(const KernelTable& lower) {
               .row_tile = avx512::kKQuantRowTile,
               .col_tile = avx512::kKQuantColTile,
               .gemv_row_tile = avx512::kKQuantGemvRows});
-  set_matmul(t, TensorType::Q6_K,
-             {.name = "matmul_q6_K_q8_K__avx512",
-              .fn = avx512::matmul_q6_K_q8_K,
-              .row_tile = avx512::kKQuantRowTile,
-              .col_tile = avx512::kKQuantColTile,
-              .gemv_row_tile = avx512::kKQuantGemvRows});
+  // Q6_K: where the CPU has VBMI, the kernel on dense codes, with the one on the file's layout as
+  // an alternative (both stay tested and benchmarked); elsewhere only the latter.
+  const MatmulKernel q6_file{.name = "matmul_q6_K_q8_K__avx512",
+                             .fn = avx512::matmul_q6_K_q8_K,
+                             .row_tile = avx512::kKQuantRowTile,
+                             .col_tile = avx512::kKQuantColTile,
+                             .gemv_row_tile = avx512::kKQuantGemvRows};
+  if (cpu_features().avx512vbmi) {
+    set_matmul(t, TensorType::Q6_K,
+               {.name = "matmul_q6_K_q8_K__avx512_vbmi",
+                .fn = avx512::matmul_q6_K_q8_K_dense,
+                .pack = quant::repack_q6_K_dense_codes,
+                .packed_row_bytes = q6_k_row_bytes,
+                .row_tile = avx512::kKQuantRowTile,
+                .col_tile = avx512::kKQuantColTile,
+                .gemv_row_tile = avx512::kKQuantGemvRows});
+    add_alternative(t, TensorType::Q6_K, q6_file);
+  } else {
+    set_matmul(t, TensorType::Q6_K, q6_file);
+  }
   set_block32_matmuls(t, avx512::block32_matmul, avx512::kQ8RowTile, avx512::kQ8ColTile,
                       avx512::kQ8GemvRows);
   return t;

@@ -88,6 +88,24 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ6_K) == 210);
 
+// Q6_K with dense codes: tern's load-time layout for kernels that unpack six-bit fields directly
+// (quant::repack_q6_K_dense_codes). The same 210 bytes per block, scales and d where Q6_K has
+// them; the codes q (0..63) of elements 0..255 in element order, six bits each, little-endian:
+// element e in bits 6 e .. 6 e + 5 of codes[] (bit i of the stream is bit i % 8 of byte i / 8).
+//
+//   byte 0                                         192            208     210
+//        +-----------------------------------------+--------------+-------+
+//        | codes[0..191]: 48 bytes per 64 elements | scales[16]   | d f16 |
+//        +-----------------------------------------+--------------+-------+
+struct BlockQ6KDense {
+  uint8_t codes[kQkK * 6 / 8];
+  int8_t scales[kQkK / 16];
+  uint16_t d;
+};
+static_assert(sizeof(BlockQ6KDense) == sizeof(BlockQ6_K));
+static_assert(offsetof(BlockQ6KDense, scales) == offsetof(BlockQ6_K, scales));
+static_assert(offsetof(BlockQ6KDense, d) == offsetof(BlockQ6_K, d));
+
 // MXFP4 (OCP microscaling, GGUF id 39): 32 E2M1 values sharing one E8M0 exponent.
 // The codes index the E2M1 values doubled to integers (0, 1, 2, 3, 4, 6, 8, 12 and negatives;
 // code 8 is -0), so the stored exponent is decoded as half its value: 2^(e - 128).
@@ -191,6 +209,8 @@ float vec_dot_q5_K_q8_K(int64_t n, const void* weights, const void* activations)
 void dequantize_row_q6_K(const void* src, float* dst, int64_t n);
 void quantize_row_q6_K(const float* src, void* dst, int64_t n);  // quantize_row_q6_K_ref
 float vec_dot_q6_K_q8_K(int64_t n, const void* weights, const void* activations);
+// Load-time repack: Q6_K blocks to BlockQ6KDense blocks holding the same codes, scales and d.
+void repack_q6_K_dense_codes(const void* src, void* dst, int64_t n);
 
 // ---- MXFP4: weights paired with Q8_0 activations ---------------------------------------------
 

@@ -181,4 +181,23 @@ float vec_dot_q6_K_q8_K(int64_t n, const void* weights, const void* activations)
   return sum_dot_lanes(acc);
 }
 
+void repack_q6_K_dense_codes(const void* src, void* dst, int64_t n) {
+  const auto* in = static_cast<const BlockQ6_K*>(src);
+  auto* out = static_cast<BlockQ6KDense*>(dst);
+  for (int64_t b = 0; b < n / kQkK; ++b) {
+    const BlockQ6_K& x = in[b];
+    BlockQ6KDense& y = out[b];
+    std::memset(y.codes, 0, sizeof y.codes);
+    for (int e = 0; e < kQkK; ++e) {
+      const auto q = static_cast<uint32_t>(q6_code(x, e));
+      const int bit = 6 * e;
+      // Six bits starting at `bit` span at most two bytes.
+      y.codes[bit / 8] = static_cast<uint8_t>(y.codes[bit / 8] | q << (bit % 8));
+      if (bit % 8 > 2) y.codes[bit / 8 + 1] = static_cast<uint8_t>(q >> (8 - bit % 8));
+    }
+    std::memcpy(y.scales, x.scales, sizeof y.scales);
+    y.d = x.d;
+  }
+}
+
 }  // namespace tern::quant

@@ -541,6 +541,38 @@ TEST_CASE("the TQ1_0 repack keeps every code and scale", "[kernels][repack]") {
   }
 }
 
+// The dense layout's codes are read here from its description in quant/kquants.h (six bits per
+// element, little-endian), not from the repack's code, and must give the file's values.
+TEST_CASE("the Q6_K dense-code repack keeps every code and scale", "[kernels][repack]") {
+  const TypeTraits& q6 = tern::type_traits(TensorType::Q6_K);
+  std::mt19937_64 rng(11);
+  for (const int64_t blocks : {1, 3, 11}) {
+    const int64_t k = blocks * tern::kQkK;
+    std::vector<std::byte> w(tern::row_bytes(q6, k));
+    REQUIRE(fill_raw_weights(q6, w.data(), k, rng));
+    std::vector<tern::BlockQ6KDense> dense(static_cast<size_t>(blocks));
+    REQUIRE(dense.size() * sizeof(dense[0]) == w.size());
+    tern::quant::repack_q6_K_dense_codes(w.data(), dense.data(), k);
+    std::vector<float> want(static_cast<size_t>(k));
+    q6.dequantize_row(w.data(), want.data(), k);
+    int64_t mismatches = 0;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const auto& blk = dense[static_cast<size_t>(b)];
+      const float d = tern::fp16_to_fp32(blk.d);
+      for (int e = 0; e < tern::kQkK; ++e) {
+        const int bit = 6 * e;
+        const unsigned pair =
+            blk.codes[bit / 8] |
+            (bit / 8 + 1 < static_cast<int>(sizeof blk.codes) ? blk.codes[bit / 8 + 1] << 8 : 0u);
+        const int q = static_cast<int>((pair >> (bit % 8)) & 63);
+        const float got = d * static_cast<float>(blk.scales[e / 16]) * static_cast<float>(q - 32);
+        if (bits(got) != bits(want[static_cast<size_t>(b * tern::kQkK + e)])) ++mismatches;
+      }
+    }
+    CHECK(mismatches == 0);
+  }
+}
+
 TEST_CASE("tables form a best-first chain over the scalar reference", "[kernels][isa]") {
   const auto built = tern::kernels::built_isas();
   const auto supported = tern::kernels::supported_isas();

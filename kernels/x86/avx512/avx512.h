@@ -118,6 +118,11 @@ void matmul_q5_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_str
 void matmul_q6_K_q8_K(const TypeTraits& w_type, const std::byte* w, size_t w_stride, int64_t n_rows,
                       const std::byte* x, size_t x_stride, int64_t n_x, int64_t k, float* y,
                       int64_t ldy, int64_t r0, int64_t r1);
+// The Q6_K kernel on dense codes (matmul_q6_k_dense.cpp, built with -mavx512vbmi): rows repacked
+// at load by quant::repack_q6_K_dense_codes. "matmul_q6_K_q8_K__avx512_vbmi".
+void matmul_q6_K_q8_K_dense(const TypeTraits& w_type, const std::byte* w, size_t w_stride,
+                            int64_t n_rows, const std::byte* x, size_t x_stride, int64_t n_x,
+                            int64_t k, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
 // "matmul_<w>_<vec_dot_type>__avx512" for the 32-weight block types of matmul_block32.cpp (with
 // the Q8_0 kernels' tiles): the kernel for weights of that type, nullptr for other types.
