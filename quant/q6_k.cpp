@@ -187,13 +187,24 @@ void repack_q6_K_dense_codes(const void* src, void* dst, int64_t n) {
   for (int64_t b = 0; b < n / kQkK; ++b) {
     const BlockQ6_K& x = in[b];
     BlockQ6KDense& y = out[b];
-    std::memset(y.codes, 0, sizeof y.codes);
-    for (int e = 0; e < kQkK; ++e) {
-      const auto q = static_cast<uint32_t>(q6_code(x, e));
-      const int bit = 6 * e;
-      // Six bits starting at `bit` span at most two bytes.
-      y.codes[bit / 8] = static_cast<uint8_t>(y.codes[bit / 8] | q << (bit % 8));
-      if (bit % 8 > 2) y.codes[bit / 8 + 1] = static_cast<uint8_t>(q >> (8 - bit % 8));
+    // The codes in element order (the layout in kquants.h), then four to three bytes. Runs over
+    // every output head at load, so it avoids q6_code's per-element index arithmetic.
+    uint8_t q[kQkK];
+    for (int h = 0; h < 2; ++h) {
+      for (int l = 0; l < 32; ++l) {
+        const int lo0 = x.ql[64 * h + l], lo1 = x.ql[64 * h + 32 + l], hi = x.qh[32 * h + l];
+        q[128 * h + l] = static_cast<uint8_t>((lo0 & 0xf) | (hi & 3) << 4);
+        q[128 * h + 32 + l] = static_cast<uint8_t>((lo1 & 0xf) | (hi >> 2 & 3) << 4);
+        q[128 * h + 64 + l] = static_cast<uint8_t>((lo0 >> 4) | (hi >> 4 & 3) << 4);
+        q[128 * h + 96 + l] = static_cast<uint8_t>((lo1 >> 4) | (hi >> 6) << 4);
+      }
+    }
+    for (int j = 0; j < kQkK / 4; ++j) {
+      const uint32_t v = q[4 * j] | uint32_t{q[4 * j + 1]} << 6 | uint32_t{q[4 * j + 2]} << 12 |
+                         uint32_t{q[4 * j + 3]} << 18;
+      y.codes[3 * j] = static_cast<uint8_t>(v);
+      y.codes[3 * j + 1] = static_cast<uint8_t>(v >> 8);
+      y.codes[3 * j + 2] = static_cast<uint8_t>(v >> 16);
     }
     std::memcpy(y.scales, x.scales, sizeof y.scales);
     y.d = x.d;
