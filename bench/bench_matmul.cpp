@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/read_bandwidth.h"
 #include "engine/huge_pages.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
@@ -44,26 +45,13 @@ constexpr std::pair<int64_t, int64_t> kShapes[] = {
     {1536, 4096}, {4096, 4096}, {4096, 11008}, {11008, 4096}, {1536, 32000}};
 constexpr int64_t kBatches[] = {1, 8, 32, 128};
 
-// Bytes per second of one thread streaming through `bytes` of `buf`, best of 5, with or without
-// the software prefetch the kernels use (4 KiB ahead). SSE2 only, which every x86-64 CPU runs.
+// Bytes per second of one thread streaming through `bytes` of `buf`, best of 5.
 double read_bandwidth(const std::byte* buf, size_t bytes, bool prefetch) {
-  const size_t n = bytes / 16;  // 16-byte vectors
-  const auto at = [buf](size_t i) {
-    return _mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * i));
-  };
   double best = 0;
   __m128i sink = _mm_setzero_si128();
   for (int rep = 0; rep < 5; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    __m128i s[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(),
-                    _mm_setzero_si128()};
-    for (size_t i = 0; i < n; i += 4) {
-      if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(buf + 16 * i) + 4096, _MM_HINT_T0);
-      for (int j = 0; j < 4; ++j) s[j] = _mm_add_epi64(s[j], at(i + static_cast<size_t>(j)));
-    }
-    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    sink = _mm_add_epi64(sink, _mm_add_epi64(_mm_add_epi64(s[0], s[1]), _mm_add_epi64(s[2], s[3])));
-    best = std::max(best, static_cast<double>(16 * n) / sec);
+    best = std::max(
+        best, static_cast<double>(bytes) / tern::bench::read_seconds(buf, bytes, prefetch, sink));
   }
   benchmark::DoNotOptimize(sink);
   return best;

@@ -5,13 +5,14 @@
 # rounds and tern's ratio to each peer. The peers are built by the user, outside this repository.
 #
 #   bench/compare_peers.py -m a.gguf [-m b.gguf] --peer llama.cpp=/path/to/llama-bench \
-#       [--peer bitnet.cpp=/path/to/llama-bench] [-p 128] [-n 32] [-t 1,2] [-r 3] [--rounds 3] \
-#       [--read-gbs 20.5]
+#       [--peer bitnet.cpp=/path/to/llama-bench] [-p 128] [-n 32] [-t 1,2] [-r 3] [--rounds 3]
 #
-# --read-gbs (the streaming-read bandwidth bench_matmul prints for this machine) adds the share of
-# that roofline tern's tg reaches: bytes read per token x tokens per second, where the bytes read
-# per token are every tensor's bytes (from `tern info`) except the token-embedding table, of which a
-# token reads one row (unless the output head is tied to it).
+# Every round also runs bench_read (next to tern, in build/release/bench; --bench-read PATH, or
+# --bench-read none to skip) for the streaming-read bandwidth at each thread count, and the table
+# adds the share of that roofline tern's tg reaches: bytes read per token x tokens per second over
+# the median bandwidth of the rounds at the same thread count. The bytes read per token are every
+# tensor's bytes (from `tern info`) except the token-embedding table, of which a token reads one
+# row (unless the output head is tied to it).
 import argparse
 import json
 import os
@@ -52,6 +53,17 @@ def bytes_per_token(tern, model):
     return total
 
 
+def read_gbs(binary, threads):
+    out = subprocess.run([binary, "-t", threads], check=True, capture_output=True,
+                         text=True).stdout
+    gbs = {}
+    for line in out.splitlines():
+        fields = line.replace(":", "").split()  # threads T: G GB/s
+        if len(fields) == 4 and fields[0] == "threads":
+            gbs[int(fields[1])] = float(fields[2])
+    return gbs
+
+
 def loadavg():
     return os.getloadavg()[0]
 
@@ -67,8 +79,12 @@ def main():
     ap.add_argument("-t", default="1")
     ap.add_argument("-r", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--read-gbs", type=float, default=0.0)
+    ap.add_argument("--bench-read", default=os.path.join(os.path.dirname(__file__), "..", "build",
+                                                          "release", "bench", "bench_read"))
     args = ap.parse_args()
+    roofline = args.bench_read != "none"
+    if roofline and not os.access(args.bench_read, os.X_OK):
+        ap.error(f"no bench_read at {args.bench_read} (build it, or pass --bench-read none)")
 
     peers = []
     for spec in args.peer:
@@ -82,8 +98,12 @@ def main():
     for model in args.models:
         # samples[engine][(test, threads)] = [avg_ts per round]
         samples = {name: {} for name, _, _ in engines}
-        read_bytes = bytes_per_token(args.tern, model) if args.read_gbs > 0 else 0
+        read_bytes = bytes_per_token(args.tern, model) if roofline else 0
+        bandwidth = {}  # threads -> [GB/s per round]
         for rnd in range(args.rounds):
+            if roofline:
+                for threads, gbs in read_gbs(args.bench_read, args.t).items():
+                    bandwidth.setdefault(threads, []).append(gbs)
             for name, binary, is_tern in engines:
                 try:
                     rows = bench(binary, model, args, is_tern)
@@ -100,9 +120,9 @@ def main():
         for name, _ in peers:
             header += f" {name} t/s | tern / {name} |"
             rule += " ---: | ---: |"
-        if args.read_gbs > 0:
-            header += " tern % roofline |"
-            rule += " ---: |"
+        if roofline:
+            header += " read GB/s | tern % roofline |"
+            rule += " ---: | ---: |"
         print(header)
         print(rule)
         for key in sorted(samples["tern"], key=lambda k: (k[0][:2] != "pp", k)):
@@ -117,11 +137,17 @@ def main():
                     continue
                 p_med = statistics.median(vals)
                 line += f" {p_med:.1f} ({min(vals):.1f}-{max(vals):.1f}) | {t_med / p_med:.2f}x |"
-            if args.read_gbs > 0:
-                share = ""
-                if test.startswith("tg"):
-                    share = f"{100.0 * read_bytes * t_med / 1e9 / args.read_gbs:.0f}%"
-                line += f" {share} |"
+            if roofline:
+                bw = bandwidth.get(threads)
+                if bw:
+                    bw_med = statistics.median(bw)
+                    line += f" {bw_med:.1f} ({min(bw):.1f}-{max(bw):.1f}) |"
+                    share = ""
+                    if test.startswith("tg"):
+                        share = f"{100.0 * read_bytes * t_med / 1e9 / bw_med:.0f}%"
+                    line += f" {share} |"
+                else:
+                    line += " - | - |"
             print(line)
         sys.stdout.flush()
     print(f"load average at end: {loadavg():.2f}", file=sys.stderr)
