@@ -50,6 +50,12 @@ std::vector<const KernelTable*> fast_tables() {
     }
   }
   if (!skipped.empty()) WARN("ISA tables not tested here:" << skipped);
+  // Kernels the AVX-512 table takes only where CPUID has an extension (kernels/tables.cpp).
+  if (tern::kernels::table_for(Isa::kAvx512) != nullptr) {
+    const auto& f = tern::kernels::cpu_features();
+    if (!f.gfni) WARN("AVX-512 GFNI kernels (*__avx512_gfni) not tested: this CPU lacks GFNI");
+    if (!f.avx512vbmi) WARN("AVX-512 VBMI kernels (*__avx512_vbmi) not tested: this CPU lacks it");
+  }
   return out;
 }
 
