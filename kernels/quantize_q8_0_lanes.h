@@ -1,8 +1,7 @@
 // Activation rows to Q8_0 and Q8_1 (the from_float of Q4_0, Q5_0, Q8_0, MXFP4 and of Q5_1),
 // written once over a policy that each ISA's quantize_q8_0.cpp supplies (x86/avx2, x86/avx512,
-// arm/neon); the
-// same bytes as quant::quantize_row_q8_0_activation and quant::quantize_row_q8_1. Included only
-// by per-ISA kernel files; everything here has internal linkage.
+// arm/neon); the same bytes as quant::quantize_row_q8_0_activation and quant::quantize_row_q8_1.
+// Included only by per-ISA kernel files; everything here has internal linkage.
 //
 // The reference's steps per block of 32: amax = the largest |x| (a NaN never wins), id = 127 /
 // amax (0 for an all-zero block), q = x * id converted to int32 to nearest with ties to even

@@ -42,17 +42,14 @@ constexpr bool kHaveAvx512 = true;
 constexpr bool kHaveAvx512 = false;
 #endif
 
-// Rows of TQ1_0 repacked as TQ2_0 blocks (quant::repack_tq1_0_as_tq2_0): the same codes and
-// scales with 2-bit unpacking instead of base-3 digits, for 22% more bytes. The fast kernels are
-// then ALU-light enough to stream at memory speed; base-3 decoding costs about four times the
-// unpacking work per weight (docs/ARCHITECTURE.md, kernels).
-[[maybe_unused]] size_t tq2_0_row_bytes(int64_t n) {
-  return static_cast<size_t>(n / kQkK) * sizeof(BlockTQ2_0);
-}
-
-// Rows of Q6_K with dense codes (quant::BlockQ6KDense): as many bytes as the file's rows.
-[[maybe_unused]] size_t q6_k_row_bytes(int64_t n) {
-  return static_cast<size_t>(n / kQkK) * sizeof(BlockQ6KDense);
+// packed_row_bytes of a load-time repack into 256-weight blocks of type Block: TQ1_0 rows as
+// TQ2_0 blocks (quant::repack_tq1_0_as_tq2_0: the same codes and scales with 2-bit unpacking
+// instead of base-3 digits, for 22% more bytes; the fast kernels are then ALU-light enough to
+// stream at memory speed, base-3 decoding costs about four times the unpacking work per weight,
+// docs/ARCHITECTURE.md, kernels), and Q6_K rows as BlockQ6KDense (the file's size).
+template <class Block>
+[[maybe_unused]] size_t repacked_row_bytes(int64_t n) {
+  return static_cast<size_t>(n / kQkK) * sizeof(Block);
 }
 
 void set_matmul(KernelTable& t, TensorType type, const MatmulKernel& k) {
@@ -147,7 +144,7 @@ KernelTable make_neon(const KernelTable& lower) {
              {.name = dot ? "matmul_tq1_0_q8_K__neon_dotprod" : "matmul_tq1_0_q8_K__neon",
               .fn = tq2,
               .pack = quant::repack_tq1_0_as_tq2_0,
-              .packed_row_bytes = tq2_0_row_bytes,
+              .packed_row_bytes = repacked_row_bytes<BlockTQ2_0>,
               .row_tile = neon::kTq2RowTile,
               .col_tile = neon::kTq2ColTile,
               .gemv_row_tile = neon::kTq2GemvRows});
@@ -259,7 +256,7 @@ KernelTable make_avx2(const KernelTable& lower) {
              {.name = "matmul_tq1_0_q8_K__avx2",
               .fn = avx2::matmul_tq2_0_q8_K,
               .pack = quant::repack_tq1_0_as_tq2_0,
-              .packed_row_bytes = tq2_0_row_bytes,
+              .packed_row_bytes = repacked_row_bytes<BlockTQ2_0>,
               .interleave = avx2::interleave_tq2_0_pair,
               .interleave_rows = avx2::kTq2InterleaveRows,
               .row_tile = avx2::kTq2RowTile,
@@ -286,7 +283,7 @@ KernelTable make_avx2(const KernelTable& lower) {
                   {.name = "matmul_tq1_0_q8_K__avx2_lut",
                    .fn = avx2::matmul_tq2_0_q8_K_lut,
                    .pack = quant::repack_tq1_0_as_tq2_0,
-                   .packed_row_bytes = tq2_0_row_bytes,
+                   .packed_row_bytes = repacked_row_bytes<BlockTQ2_0>,
                    .row_tile = avx2::kTq2LutRows,
                    .col_tile = avx2::kTq2LutCols,
                    .gemv_row_tile = avx2::kTq2LutRows});
@@ -375,7 +372,7 @@ KernelTable make_avx512(const KernelTable& lower) {
     MatmulKernel tq1 = tq2;
     tq1.name = with_gfni ? "matmul_tq1_0_q8_K__avx512_gfni" : "matmul_tq1_0_q8_K__avx512";
     tq1.pack = quant::repack_tq1_0_as_tq2_0;
-    tq1.packed_row_bytes = tq2_0_row_bytes;
+    tq1.packed_row_bytes = repacked_row_bytes<BlockTQ2_0>;
     if (with_gfni == gfni) {  // the best this CPU runs
       set_matmul(t, TensorType::TQ2_0, tq2);
       set_matmul(t, TensorType::TQ1_0, tq1);
@@ -405,7 +402,7 @@ KernelTable make_avx512(const KernelTable& lower) {
                   {.name = "matmul_tq1_0_q8_K__avx512_lut",
                    .fn = avx512::matmul_tq2_0_q8_K_lut,
                    .pack = quant::repack_tq1_0_as_tq2_0,
-                   .packed_row_bytes = tq2_0_row_bytes,
+                   .packed_row_bytes = repacked_row_bytes<BlockTQ2_0>,
                    .row_tile = avx512::kTq2LutRows,
                    .col_tile = avx512::kTq2LutCols,
                    .gemv_row_tile = avx512::kTq2LutRows});
@@ -470,7 +467,7 @@ KernelTable make_avx512(const KernelTable& lower) {
                {.name = "matmul_q6_K_q8_K__avx512_vbmi",
                 .fn = avx512::matmul_q6_K_q8_K_dense,
                 .pack = quant::repack_q6_K_dense_codes,
-                .packed_row_bytes = q6_k_row_bytes,
+                .packed_row_bytes = repacked_row_bytes<BlockQ6KDense>,
                 .row_tile = avx512::kKQuantRowTile,
                 .col_tile = avx512::kKQuantColTile,
                 .gemv_row_tile = avx512::kKQuantGemvRows});

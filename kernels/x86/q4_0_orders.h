@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/tile_table.h"
 #include "kernels/x86/block_lanes.h"
 #include "kernels/x86/tile_driver.h"
 #include "quant/blocks.h"
@@ -119,9 +120,9 @@ struct Q4Groups {
       const int hi = r1 - first < kRows ? static_cast<int>(r1 - first) : kRows;
       for (int64_t m = 0; m < n_x; m += Q::kColTile) {
         const int64_t nc = n_x - m < Q::kColTile ? n_x - m : Q::kColTile;
-        kTiles.fn[nc - 1](wb + static_cast<size_t>(first) * w_stride,
-                          xb + static_cast<size_t>(m) * x_stride, x_stride, k / kQk4_0,
-                          y + m * ldy + first, ldy, lo, hi);
+        kTiles.fn[0][nc - 1](wb + static_cast<size_t>(first) * w_stride,
+                             xb + static_cast<size_t>(m) * x_stride, x_stride, k / kQk4_0,
+                             y + m * ldy + first, ldy, lo, hi);
       }
     }
   }
@@ -129,17 +130,13 @@ struct Q4Groups {
  private:
   using TileFn = void (*)(const uint8_t*, const uint8_t*, size_t, int64_t, float*, int64_t, int,
                           int);
-  // tile<C> for C in 1..kColTile, indexed [C - 1].
-  struct Tiles {
-    TileFn fn[Q::kColTile];
-    constexpr Tiles() : fn{} { fill<1>(); }
-    template <int C>
-    constexpr void fill() {
-      fn[C - 1] = &tile<C>;
-      if constexpr (C < Q::kColTile) fill<C + 1>();
+  struct Make {  // one row of tiles: a group is always whole
+    template <int, int C>
+    static constexpr TileFn get() {
+      return &tile<C>;
     }
   };
-  static constexpr Tiles kTiles{};
+  static constexpr TileTable<TileFn, 1, Q::kColTile, Make> kTiles{};
 };
 
 }  // namespace

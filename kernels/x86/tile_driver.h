@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/tile_table.h"
 #include "kernels/x86/intrinsics.h"
 
 namespace tern::kernels::x86 {
@@ -159,21 +160,13 @@ class TileDriver {
   static constexpr int kRows = P::kRowTile > P::kGemvRows ? P::kRowTile : P::kGemvRows;
   static constexpr int kCols = P::kColTile;
 
-  // tile<R, C> for R in 1..kRows and C in 1..kCols, indexed [R - 1][C - 1], for the edges.
-  struct Tiles {
-    TileFn fn[kRows][kCols];
-    constexpr Tiles() : fn{} { fill<1, 1>(); }
+  struct Make {
     template <int R, int C>
-    constexpr void fill() {
-      fn[R - 1][C - 1] = &P::template tile<R, C>;
-      if constexpr (C < kCols) {
-        fill<R, C + 1>();
-      } else if constexpr (R < kRows) {
-        fill<R + 1, 1>();
-      }
+    static constexpr TileFn get() {
+      return &P::template tile<R, C>;
     }
   };
-  static constexpr Tiles kTiles{};
+  static constexpr TileTable<TileFn, kRows, kCols, Make> kTiles{};
 };
 
 }  // namespace tern::kernels::x86

@@ -42,16 +42,13 @@
 #include <cstring>
 
 #include "kernels/x86/intrinsics.h"
+#include "kernels/x86/tq2_0_rows.h"
 #include "quant/blocks.h"
 
 namespace tern::kernels::x86 {
 namespace {
 namespace tq2_lut {
 
-constexpr size_t kWBlock = sizeof(BlockTQ2_0);
-constexpr size_t kXBlock = sizeof(BlockQ8_K);
-constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
-constexpr size_t kXBsums = offsetof(BlockQ8_K, bsums);
 constexpr int kRows = 16;  // weight rows per tile: one per byte of a 128-bit lane
 constexpr int64_t kMinPrefetchBytes = 4096;
 // The scratch budget for tables: 32 blocks (k = 8192) for one activation row, or 16 for two.
@@ -90,7 +87,7 @@ constexpr Coefficients<kBytes> make_coefficients() {
 template <int kBytes>
 void finish_tables(const uint8_t* xb, BlockTables<kBytes>& t) {
   int16_t bsums[16];
-  std::memcpy(bsums, xb + kXBsums, sizeof bsums);
+  std::memcpy(bsums, xb + kQ8KBsums, sizeof bsums);
   for (int l = 0; l < 8; ++l) t.bsum_pairs[l] = int32_t{bsums[2 * l]} + int32_t{bsums[2 * l + 1]};
   std::memcpy(&t.d, xb, sizeof(float));
 }
@@ -193,9 +190,9 @@ void tile(const uint8_t* w, size_t w_stride, typename L::Rows rows,
   const int64_t tile_bytes = kRows * static_cast<int64_t>(w_stride);
   const int64_t ahead = tile_bytes > kMinPrefetchBytes ? tile_bytes : kMinPrefetchBytes;
   for (int64_t b = 0; b < src.nb; ++b) {
-    const size_t wo = static_cast<size_t>(b) * kWBlock;
+    const size_t wo = static_cast<size_t>(b) * kTq2WBlock;
     {
-      const char* pf = reinterpret_cast<const char*>(w) + ahead + b * kRows * kWBlock;
+      const char* pf = reinterpret_cast<const char*>(w) + ahead + b * kRows * kTq2WBlock;
 #pragma GCC unroll 17
       for (int i = 0; i <= kRows; ++i) _mm_prefetch(pf + 64 * i, _MM_HINT_T0);
     }
@@ -206,7 +203,7 @@ void tile(const uint8_t* w, size_t w_stride, typename L::Rows rows,
         t[c] = src.tables + c * src.nb + b;
       } else {
         L::build_tables(
-            src.x + static_cast<size_t>(c) * src.x_stride + static_cast<size_t>(b) * kXBlock,
+            src.x + static_cast<size_t>(c) * src.x_stride + static_cast<size_t>(b) * kQ8KBlock,
             scratch[c]);
         t[c] = &scratch[c];
       }
@@ -289,8 +286,9 @@ void matmul(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride
     if (prebuilt) {
       for (int64_t c = 0; c < nc; ++c) {
         for (int64_t b = 0; b < nb; ++b) {
-          L::build_tables(xm + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock,
-                          tables[c * nb + b]);
+          L::build_tables(
+              xm + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kQ8KBlock,
+              tables[c * nb + b]);
         }
       }
     }

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/tile_table.h"
+
 // A kernel file defines its entry point as TERN_NEON_NAME(name): the name itself when it is built
 // on its own, name_dotprod when dotprod.cpp includes it again under the dotprod flags.
 #ifndef TERN_NEON_NAME
@@ -89,19 +91,12 @@ inline float hsum8(float32x4_t lo, float32x4_t hi) {
 using TileFn = void (*)(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
                         int64_t nb, float* y, int64_t ldy);
 
-// Kernel::tile<R, C> for R in 1..kRows and C in 1..kCols, indexed [R - 1][C - 1], for the edges.
-template <class Kernel, int kRows, int kCols>
-struct Tiles {
-  TileFn fn[kRows][kCols];
-  constexpr Tiles() : fn{} { fill<1, 1>(); }
+// Kernel::tile<R, C> as a TileTable's entry.
+template <class Kernel>
+struct MakeTile {
   template <int R, int C>
-  constexpr void fill() {
-    fn[R - 1][C - 1] = Kernel::template tile<R, C>;
-    if constexpr (C < kCols) {
-      fill<R, C + 1>();
-    } else if constexpr (R < kRows) {
-      fill<R + 1, 1>();
-    }
+  static constexpr TileFn get() {
+    return Kernel::template tile<R, C>;
   }
 };
 
@@ -110,7 +105,9 @@ struct Tiles {
 template <class Kernel, int kRowTile, int kColTile, int kGemvRows>
 void run_tiles(const std::byte* w, size_t w_stride, const std::byte* x, size_t x_stride,
                int64_t n_x, int64_t nb, float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  static constexpr Tiles<Kernel, (kRowTile > kGemvRows ? kRowTile : kGemvRows), kColTile> kTiles;
+  static constexpr TileTable<TileFn, (kRowTile > kGemvRows ? kRowTile : kGemvRows), kColTile,
+                             MakeTile<Kernel>>
+      kTiles;
   const auto* wb = reinterpret_cast<const uint8_t*>(w);
   const auto* xb = reinterpret_cast<const uint8_t*>(x);
   const int64_t rows_step = n_x == 1 ? kGemvRows : kRowTile;

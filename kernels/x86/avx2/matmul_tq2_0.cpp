@@ -25,23 +25,21 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/tile_table.h"
 #include "kernels/x86/avx2/avx2.h"
 #include "kernels/x86/intrinsics.h"
 #include "kernels/x86/tile_driver.h"
+#include "kernels/x86/tq2_0_rows.h"
 #include "quant/blocks.h"
 
 namespace tern::kernels::avx2 {
 namespace {
 
-constexpr size_t kWBlock = sizeof(BlockTQ2_0);
-constexpr size_t kXBlock = sizeof(BlockQ8_K);
-constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
-constexpr size_t kXBsums = offsetof(BlockQ8_K, bsums);
-constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
 constexpr int kPairRows = kTq2InterleaveRows;
-constexpr size_t kPairCodes = 2 * 64;  // code bytes per pair and block
-constexpr size_t kPairScales = 4;      // scale bytes per pair and block
-static_assert(kPairRows == 2 && kPairCodes + kPairScales == kPairRows * kWBlock);
+static_assert(kPairRows == 2);
+using PairRows = x86::Tq2Rows<kPairRows>;  // the layout and its interleave
+constexpr size_t kPairCodes = PairRows::kCodes;
+constexpr size_t kPairScales = PairRows::kScales;
 constexpr int kRowPairs = kTq2RowTile / kPairRows;    // pairs per step, batches
 constexpr int kGemvPairs = kTq2GemvRows / kPairRows;  // pairs per step, one activation row
 static_assert(kTq2RowTile % kPairRows == 0 && kTq2GemvRows % kPairRows == 0);
@@ -65,16 +63,16 @@ void pair_tile(const uint8_t* w, size_t w_stride, int64_t p0, const uint8_t* x, 
     for (int c = 0; c < C; ++c) facc[q][c][0] = facc[q][c][1] = _mm256_setzero_ps();
   }
 
-  const x86::WeightPrefetch<kPairRows * P, kWBlock> prefetch(pw, w_stride);
+  const x86::WeightPrefetch<kPairRows * P, x86::kTq2WBlock> prefetch(pw, w_stride);
   for (int64_t b = 0; b < nb; ++b) {
     prefetch.at(b);
     const uint8_t* xb[C];
     __m256i neg_bsums[C];
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      xb[c] = x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock;
+      xb[c] = x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * x86::kQ8KBlock;
       neg_bsums[c] = _mm256_madd_epi16(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[c] + kXBsums)), ones16);
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[c] + x86::kQ8KBsums)), ones16);
     }
     const uint8_t* codes = pw + static_cast<size_t>(b) * kPairCodes;
 #pragma GCC unroll 2
@@ -96,7 +94,7 @@ void pair_tile(const uint8_t* w, size_t w_stride, int64_t p0, const uint8_t* x, 
 #pragma GCC unroll 8
           for (int c = 0; c < C; ++c) {
             a[c] = _mm256_broadcastsi128_si256(_mm_loadu_si128(
-                reinterpret_cast<const __m128i*>(xb[c] + kXQs + 32 * (4 * h + n) + 16 * s)));
+                reinterpret_cast<const __m128i*>(xb[c] + x86::kQ8KQs + 32 * (4 * h + n) + 16 * s)));
             if constexpr (P > 1) asm("" : "+x"(a[c]));
           }
 #pragma GCC unroll 8
@@ -160,41 +158,18 @@ using PairTileFn = void (*)(const uint8_t*, size_t, int64_t, const uint8_t*, siz
                             float*, int64_t, int64_t, int64_t);
 
 // pair_tile<P, C> indexed [P - 1][C - 1].
-struct PairTiles {
-  PairTileFn fn[kMaxPairs][kTq2ColTile];
-  constexpr PairTiles() : fn{} { fill<1, 1>(); }
+struct MakePairTile {
   template <int P, int C>
-  constexpr void fill() {
-    fn[P - 1][C - 1] = &pair_tile<P, C>;
-    if constexpr (C < kTq2ColTile) {
-      fill<P, C + 1>();
-    } else if constexpr (P < kMaxPairs) {
-      fill<P + 1, 1>();
-    }
+  static constexpr PairTileFn get() {
+    return &pair_tile<P, C>;
   }
 };
-constexpr PairTiles kPairTiles{};
+constexpr TileTable<PairTileFn, kMaxPairs, kTq2ColTile, MakePairTile> kPairTiles{};
 
 }  // namespace
 
 void interleave_tq2_0_pair(const std::byte* rows, size_t stride, std::byte* dst, int64_t n) {
-  const int64_t nb = n / kQkK;
-  for (int64_t b = 0; b < nb; ++b) {
-    for (int chunk = 0; chunk < 4; ++chunk) {
-      const int h = chunk / 2, s = chunk % 2;
-      for (int i = 0; i < kPairRows; ++i) {
-        std::memcpy(dst + static_cast<size_t>(b) * kPairCodes + 32 * chunk + 16 * i,
-                    rows + static_cast<size_t>(i) * stride + static_cast<size_t>(b) * kWBlock +
-                        32 * h + 16 * s,
-                    16);
-      }
-    }
-    for (int i = 0; i < kPairRows; ++i) {
-      std::memcpy(
-          dst + static_cast<size_t>(nb) * kPairCodes + static_cast<size_t>(b) * kPairScales + 2 * i,
-          rows + static_cast<size_t>(i) * stride + static_cast<size_t>(b) * kWBlock + kWScale, 2);
-    }
-  }
+  PairRows::interleave(rows, stride, dst, n);
 }
 
 void matmul_tq2_0_q8_K(const TypeTraits& /*w_type*/, const std::byte* w, size_t w_stride,

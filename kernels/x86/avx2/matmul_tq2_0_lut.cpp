@@ -17,7 +17,6 @@ namespace {
 
 namespace tq2_lut = x86::tq2_lut;
 
-constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
 constexpr tq2_lut::Coefficients<32> kCoef = tq2_lut::make_coefficients<32>();
 
 struct LutLanes : Regs {
@@ -35,7 +34,7 @@ struct LutLanes : Regs {
     const __m256i low_byte = _mm256_set1_epi16(0xff);
     for (int h = 0; h < 2; ++h) {
       for (int s = 0; s < 2; ++s) {
-        const uint8_t* qa = xb + tq2_lut::kXQs + 128 * h + 64 * s;
+        const uint8_t* qa = xb + x86::kQ8KQs + 128 * h + 64 * s;
         // pairs[m]: q8[...m] in the low byte, q8[... 32 + m] in the high byte: maddubs's s8 pair.
         alignas(16) uint16_t pairs[32];
         for (int i = 0; i < 2; ++i) {
@@ -66,7 +65,8 @@ struct LutLanes : Regs {
   static void scales(const uint8_t* const* row_ptr, const uint8_t* /*w*/, size_t /*w_stride*/,
                      size_t offset, Rows /*rows*/, F (&wd)[2]) {
     alignas(16) uint16_t d16[tq2_lut::kRows];
-    for (int i = 0; i < tq2_lut::kRows; ++i) std::memcpy(&d16[i], row_ptr[i] + offset + kWScale, 2);
+    for (int i = 0; i < tq2_lut::kRows; ++i)
+      std::memcpy(&d16[i], row_ptr[i] + offset + x86::kTq2WScale, 2);
     wd[0] = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16)));
     wd[1] = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16 + 8)));
   }

@@ -44,7 +44,7 @@ struct LutLanes : Regs {
   static int count(Rows rows) { return __builtin_popcount(rows); }
 
   [[gnu::noinline]] static void build_tables(const uint8_t* xb, Tables& t) {
-    const auto* q = reinterpret_cast<const int8_t*>(xb + tq2_lut::kXQs);
+    const auto* q = reinterpret_cast<const int8_t*>(xb + x86::kQ8KQs);
     const __m512i coef_lo = _mm512_load_si512(kCoef.coef[0]);
     const __m512i coef_hi = _mm512_load_si512(kCoef.coef[1]);
     const __m512i pick0 = _mm512_load_si512(kPick.pick);

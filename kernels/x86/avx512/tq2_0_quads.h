@@ -31,23 +31,20 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/tile_table.h"
 #include "kernels/x86/avx512/avx512.h"
 #include "kernels/x86/intrinsics.h"
 #include "kernels/x86/tile_driver.h"
+#include "kernels/x86/tq2_0_rows.h"
 #include "quant/blocks.h"
 
 namespace tern::kernels::avx512 {
 namespace {
 
-constexpr size_t kWBlock = sizeof(BlockTQ2_0);
-constexpr size_t kXBlock = sizeof(BlockQ8_K);
-constexpr size_t kXQs = offsetof(BlockQ8_K, qs);
-constexpr size_t kXBsums = offsetof(BlockQ8_K, bsums);
-constexpr size_t kWScale = offsetof(BlockTQ2_0, d);
 constexpr int kQuadRows = 4;
-constexpr size_t kQuadCodes = 4 * 64;  // code bytes per quad and block
-constexpr size_t kQuadScales = 8;      // scale bytes per quad and block
-static_assert(kQuadCodes + kQuadScales == kQuadRows * kWBlock);
+using QuadRows = x86::Tq2Rows<kQuadRows>;  // the layout and its interleave
+constexpr size_t kQuadCodes = QuadRows::kCodes;
+constexpr size_t kQuadScales = QuadRows::kScales;
 
 // One quad's bytes: codes of block b, then the scales of every block.
 struct Quad {
@@ -108,9 +105,9 @@ inline XBlock x_block(const uint8_t* xb, const Consts& k) {
   std::memcpy(&d, xb, sizeof d);
   const __m256i neg = _mm256_sub_epi32(
       _mm256_setzero_si256(),
-      _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + kXBsums)),
+      _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + x86::kQ8KBsums)),
                         k.ones16));
-  return {xb + kXQs,
+  return {xb + x86::kQ8KQs,
           _mm512_set1_ps(d),
           {_mm512_broadcast_i32x4(_mm256_castsi256_si128(neg)),
            _mm512_broadcast_i32x4(_mm256_extracti128_si256(neg, 1))}};
@@ -150,7 +147,8 @@ void run_tile(const Codes& codes, int64_t q0, const uint8_t* x, size_t x_stride,
     XBlock xb[C];
 #pragma GCC unroll 16
     for (int c = 0; c < C; ++c) {
-      xb[c] = x_block(x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * kXBlock, k);
+      xb[c] = x_block(
+          x + static_cast<size_t>(c) * x_stride + static_cast<size_t>(b) * x86::kQ8KBlock, k);
     }
     __m512i acc[Q][C][2];
 #pragma GCC unroll 16
@@ -190,7 +188,7 @@ void run_tile(const Codes& codes, int64_t q0, const uint8_t* x, size_t x_stride,
 template <int Q>
 struct InterleavedCodes {
   Quad quad[Q];
-  x86::WeightPrefetch<kQuadRows * Q, kWBlock> prefetch;
+  x86::WeightPrefetch<kQuadRows * Q, x86::kTq2WBlock> prefetch;
 
   InterleavedCodes(const uint8_t* w, size_t w_stride, int64_t q0, int64_t nb)
       : prefetch(w + static_cast<size_t>(q0) * kQuadRows * w_stride, w_stride) {
@@ -245,20 +243,13 @@ using QuadTileFn = void (*)(const uint8_t*, size_t, int64_t, const uint8_t*, siz
 // quad_tile<Q, C> indexed [Q - 1][C - 1].
 constexpr int kTileQuads = kTq2RowTile / kQuadRows;
 static_assert(kTq2RowTile % kQuadRows == 0 && kQuadRows == kTq2InterleaveRows);
-struct QuadTiles {
-  QuadTileFn fn[kTileQuads][kTq2ColTile];
-  constexpr QuadTiles() : fn{} { fill<1, 1>(); }
+struct MakeQuadTile {
   template <int Q, int C>
-  constexpr void fill() {
-    fn[Q - 1][C - 1] = &quad_tile<Q, C>;
-    if constexpr (C < kTq2ColTile) {
-      fill<Q, C + 1>();
-    } else if constexpr (Q < kTileQuads) {
-      fill<Q + 1, 1>();
-    }
+  static constexpr QuadTileFn get() {
+    return &quad_tile<Q, C>;
   }
 };
-constexpr QuadTiles kQuadTiles{};
+constexpr TileTable<QuadTileFn, kTileQuads, kTq2ColTile, MakeQuadTile> kQuadTiles{};
 
 // ---- Batches of kTq2PackMinCols rows or more: quads unpacked once for the whole batch --------
 
@@ -325,20 +316,13 @@ using UnpackedTileFn = void (*)(const UnpackedBlock*, int64_t, const uint8_t*, s
                                 float*, int64_t, int64_t, int64_t, const Consts&);
 
 // unpacked_tile<Q, C> indexed [Q - 1][C - 1].
-struct UnpackedTiles {
-  UnpackedTileFn fn[kTileQuads][kTq2ColTile];  // widths up to kTq2ColTile
-  constexpr UnpackedTiles() : fn{} { fill<1, 1>(); }
+struct MakeUnpackedTile {
   template <int Q, int C>
-  constexpr void fill() {
-    fn[Q - 1][C - 1] = &unpacked_tile<Q, C>;
-    if constexpr (C < kTq2ColTile) {
-      fill<Q, C + 1>();
-    } else if constexpr (Q < kTileQuads) {
-      fill<Q + 1, 1>();
-    }
+  static constexpr UnpackedTileFn get() {
+    return &unpacked_tile<Q, C>;
   }
 };
-constexpr UnpackedTiles kUnpackedTiles{};
+constexpr TileTable<UnpackedTileFn, kTileQuads, kTq2ColTile, MakeUnpackedTile> kUnpackedTiles{};
 
 void matmul_unpacked(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
                      int64_t n_x, int64_t nb, float* y, int64_t ldy, int64_t r0, int64_t r1,
