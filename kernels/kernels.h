@@ -116,6 +116,9 @@ struct MatmulKernel {
   // `pack`, not the file's rows; the result is the same bits as the reference on the file's rows.
   PackRowFn pack = nullptr;
   PackedRowBytesFn packed_row_bytes = nullptr;
+  // `pack` may write a row over itself (its rows have the file's size): rows the process owns
+  // are then packed where they are, so that memory holds the matrix once.
+  bool pack_in_place = false;
   // Optional interleave at load, after `pack`: groups of interleave_rows rows become one stream
   // (the matrix is padded with zero rows to a multiple); `fn` still takes the row stride and
   // reads row r inside group r / interleave_rows. Use pack_matrix rather than calling these.
@@ -146,9 +149,10 @@ bool repacks(const MatmulKernel& mk, int64_t n_rows);
 // Runs at load time; allocates a staging buffer when rows are both packed and interleaved.
 void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride, int64_t n_rows,
                  int64_t k, std::byte* dst);
-// Whether pack_matrix's result fits where the file rows are (only an interleave, of whole groups),
-// and that repack done in place: rows, n_rows of them, file_stride apart, become the kernel's
-// layout (packed_stride == file_stride). For rows this process owns and nothing else reads.
+// Whether pack_matrix's result fits where the file rows are (an interleave of whole groups, or a
+// pack_in_place pack without an interleave), and that repack done in place: rows, n_rows of them,
+// file_stride apart, become the kernel's layout (packed_stride == file_stride). For rows this
+// process owns and nothing else reads.
 bool packs_in_place(const MatmulKernel& mk, int64_t n_rows);
 void pack_matrix_in_place(const MatmulKernel& mk, std::byte* rows, size_t file_stride,
                           int64_t n_rows, int64_t k);

@@ -57,11 +57,19 @@ void pack_matrix(const MatmulKernel& mk, const std::byte* src, size_t src_stride
 }
 
 bool packs_in_place(const MatmulKernel& mk, int64_t n_rows) {
-  return mk.pack == nullptr && interleaves(mk, n_rows) && n_rows % mk.interleave_rows == 0;
+  if (mk.pack != nullptr) return mk.pack_in_place && !interleaves(mk, n_rows);
+  return interleaves(mk, n_rows) && n_rows % mk.interleave_rows == 0;
 }
 
 void pack_matrix_in_place(const MatmulKernel& mk, std::byte* rows, size_t file_stride,
                           int64_t n_rows, int64_t k) {
+  if (mk.pack != nullptr) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+      std::byte* row = rows + static_cast<size_t>(r) * file_stride;
+      mk.pack(row, row, k);
+    }
+    return;
+  }
   const int64_t group = mk.interleave_rows;
   const size_t group_bytes = file_stride * static_cast<size_t>(group);
   std::vector<std::byte> stage(group_bytes);

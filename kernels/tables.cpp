@@ -468,6 +468,7 @@ KernelTable make_avx512(const KernelTable& lower) {
                 .fn = avx512::matmul_q6_K_q8_K_dense,
                 .pack = quant::repack_q6_K_dense_codes,
                 .packed_row_bytes = repacked_row_bytes<BlockQ6KDense>,
+                .pack_in_place = true,
                 .row_tile = avx512::kKQuantRowTile,
                 .col_tile = avx512::kKQuantColTile,
                 .gemv_row_tile = avx512::kKQuantGemvRows});

@@ -210,6 +210,7 @@ void dequantize_row_q6_K(const void* src, float* dst, int64_t n);
 void quantize_row_q6_K(const float* src, void* dst, int64_t n);  // quantize_row_q6_K_ref
 float vec_dot_q6_K_q8_K(int64_t n, const void* weights, const void* activations);
 // Load-time repack: Q6_K blocks to BlockQ6KDense blocks holding the same codes, scales and d.
+// dst may be src (each block is read whole before it is written).
 void repack_q6_K_dense_codes(const void* src, void* dst, int64_t n);
 
 // ---- MXFP4: weights paired with Q8_0 activations ---------------------------------------------

@@ -206,7 +206,7 @@ void repack_q6_K_dense_codes(const void* src, void* dst, int64_t n) {
       y.codes[3 * j + 1] = static_cast<uint8_t>(v >> 8);
       y.codes[3 * j + 2] = static_cast<uint8_t>(v >> 16);
     }
-    std::memcpy(y.scales, x.scales, sizeof y.scales);
+    std::memmove(y.scales, x.scales, sizeof y.scales);  // the same bytes when dst is src
     y.d = x.d;
   }
 }

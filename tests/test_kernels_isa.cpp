@@ -579,6 +579,37 @@ TEST_CASE("the Q6_K dense-code repack keeps every code and scale", "[kernels][re
   }
 }
 
+// Rows the process owns are repacked where they are (engine/arch/weights.cpp) when the kernel
+// allows it: that must give pack_matrix's bytes.
+TEST_CASE("packing in place gives pack_matrix's bytes", "[kernels][repack]") {
+  std::mt19937_64 rng(13);
+  int checked = 0;
+  for (const KernelTable* t : fast_tables()) {
+    const auto check = [&](const MatmulKernel& mk, const TypeTraits& tt) {
+      for (const int64_t n_rows : {16, 32, 34}) {
+        if (!tern::kernels::packs_in_place(mk, n_rows)) continue;
+        const int64_t k = 3 * tern::kQkK;
+        const size_t stride = tern::row_bytes(tt, k);
+        std::vector<std::byte> rows(stride * static_cast<size_t>(n_rows));
+        for (int64_t r = 0; r < n_rows; ++r) {
+          REQUIRE(fill_raw_weights(tt, rows.data() + static_cast<size_t>(r) * stride, k, rng));
+        }
+        std::vector<std::byte> want(tern::kernels::packed_matrix_bytes(mk, n_rows, k, stride));
+        tern::kernels::pack_matrix(mk, rows.data(), stride, n_rows, k, want.data());
+        tern::kernels::pack_matrix_in_place(mk, rows.data(), stride, n_rows, k);
+        INFO(mk.name << ", " << n_rows << " rows");
+        CHECK(rows == want);
+        ++checked;
+      }
+    };
+    for (const TypeTraits& tt : tern::all_type_traits()) {
+      if (tt.vec_dot != nullptr) check(t->matmul_for(tt), tt);
+    }
+    for (const auto& alt : t->alternatives()) check(alt.kernel, tern::type_traits(alt.type));
+  }
+  if (checked == 0) WARN("no kernel here packs in place");
+}
+
 TEST_CASE("tables form a best-first chain over the scalar reference", "[kernels][isa]") {
   const auto built = tern::kernels::built_isas();
   const auto supported = tern::kernels::supported_isas();

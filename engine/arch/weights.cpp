@@ -80,7 +80,8 @@ void prepare_matmul(const GgufFile& file, MatrixWeight& w, const kernels::Kernel
   const bool repack = kernels::repacks(mk, w.rows);
   if (!repack && (!arena.copy_file_rows || w.data_in_huge_pages)) return;
   // Rows already in memory this process owns (read with --no-mmap, or converted from I2_S) that
-  // nothing else reads are interleaved where they are, so that RSS holds the matrix once.
+  // nothing else reads are repacked where they are when the kernel allows it (whole interleave
+  // groups, or a pack that writes rows over themselves), so that RSS holds the matrix once.
   if (repack && w.data_in_huge_pages && !w.rows_looked_up && kernels::packs_in_place(mk, w.rows)) {
     kernels::pack_matrix_in_place(mk, const_cast<std::byte*>(w.data), w.row_stride, w.rows, w.k);
     return;
